@@ -1,0 +1,31 @@
+# Two commands do everything on a machine with Python 3.11 and pip: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p reports
+	$(BIN)/asr-autoupdate apply configs/demo.yaml --report reports/demo.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check orchestrator tests benchmarks
+	$(BIN)/ruff format --check orchestrator tests benchmarks
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing; make fails on any non-zero exit, so that fails too.
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache
