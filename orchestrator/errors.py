@@ -1,0 +1,98 @@
+"""The exception tree of asr-autoupdate. Every error the package raises on purpose is here.
+
+    AsrAutoUpdateError
+    ├── ConfigError           bad config or usage; names file, key path, problem  → exit 2
+    ├── AuthenticationError   no token from the configured credential              → exit 4
+    ├── LockHeldError         another run holds the lock file                      → exit 5
+    └── ArmError              one ARM request failed for good; carries {code, message}
+        ├── ArmHttpError        ARM answered an error status (after any retries)
+        ├── ArmTransportError   the connection failed or timed out (after any retries)
+        ├── ArmResponseError    the answer was not what ARM promises (not JSON, wrong shape, too big)
+        └── UntrustedUrlError   a URL from the server points off the configured ARM origin
+
+Library errors (aiohttp, azure-identity, pydantic, yaml) are mapped to these once, at the
+boundary that calls the library, with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+
+class AsrAutoUpdateError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(AsrAutoUpdateError):
+    """The config (or the command line) is invalid; nothing may be sent."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}")
+
+
+class AuthenticationError(AsrAutoUpdateError):
+    """The configured credential could not produce a token."""
+
+    def __init__(self, credential: str, detail: str) -> None:
+        self.credential = credential
+        self.detail = detail
+        super().__init__(f"could not get a token with credential {credential!r}: {detail}")
+
+
+class LockHeldError(AsrAutoUpdateError):
+    """Another run holds the lock file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"another run holds the lock file {path}")
+
+
+class ArmError(AsrAutoUpdateError):
+    """One ARM call failed for good. ``code`` and ``message`` go into the report as they are."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class ArmHttpError(ArmError):
+    """ARM answered ``status``; ``code``/``message`` come from its error body when it had one."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        super().__init__(code, message)
+
+
+class ArmTransportError(ArmError):
+    """The request never got an HTTP answer (connection refused, dropped, timed out)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("connection_error", message)
+
+
+class ArmResponseError(ArmError):
+    """The answer broke ARM's promises: not JSON, missing or mistyped fields, too large."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_response", message)
+
+
+class UntrustedUrlError(ArmError):
+    """A server-supplied URL is off the configured ARM origin; nothing was sent to it."""
+
+    def __init__(self, url: str, origin: str) -> None:
+        self.url = url
+        super().__init__(
+            "untrusted_url", f"refused to follow a URL outside {origin}: {_redact_query(url)}"
+        )
+
+
+def _redact_query(url: str) -> str:
+    """Drop the query string: a foreign URL's query may carry a signature or token."""
+    return url.split("?", 1)[0]
