@@ -1,4 +1,5 @@
-"""The fleet description: the keys of a `--fleet FLEET.yaml` file and of a config's `emulator:` block."""
+"""The fleet description: the keys of a ``--fleet FLEET.yaml`` file and of a config's
+``emulator:`` block."""
 
 from __future__ import annotations
 

@@ -1,0 +1,5 @@
+"""``python -m orchestrator.emulator``: the emulator's command line."""
+
+from orchestrator.emulator.cli import main
+
+raise SystemExit(main())

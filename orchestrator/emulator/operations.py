@@ -1,0 +1,163 @@
+"""Long-running operations started by accepted PATCHes, evaluated lazily from the clock.
+
+An operation has a start and an end time and an outcome drawn when it starts; its status at
+any moment follows from the clock, so no task runs per operation. A mapping's pending
+operations are *settled* (successful ones applied, in the order they ended) whenever anything
+looks at the mapping or at the operation, so every answer is consistent with the clock.
+
+Draws are seeded per mapping and attempt (``random.Random(f"{seed}|{mapping}|{attempt}")``), so
+the n-th accepted PATCH of a mapping behaves the same in every run, whatever the order of
+requests across mappings.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orchestrator.emulator.fleet import MappingRecord
+from orchestrator.emulator.fleet_spec import FleetSpec
+from orchestrator.emulator.patch_input import Change
+
+FAILURE_CODE = "ProtectionContainerMappingUpdateFailed"
+FAILURE_MESSAGE = (
+    "Site Recovery could not update the extension update settings of the container mapping."
+)
+
+
+class OperationStatus(StrEnum):
+    """The statuses ARM's Azure-AsyncOperation answers carry."""
+
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    PARTIALLY_SUCCEEDED = "PartiallySucceeded"
+    COMPLETED_WITH_INFORMATION = "CompletedWithInformation"
+    FAILED = "Failed"
+
+
+SUCCESSFUL = frozenset(
+    {
+        OperationStatus.SUCCEEDED,
+        OperationStatus.PARTIALLY_SUCCEEDED,
+        OperationStatus.COMPLETED_WITH_INFORMATION,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationPlan:
+    """What one accepted PATCH will do, drawn before it starts."""
+
+    operation_id: str
+    duration: float
+    outcome: OperationStatus
+    never_finish: bool  # the `faults.never_finish` share: stays InProgress forever
+    sync: bool  # the `sync_patch_rate` share: applied at once, answered 200
+
+
+@dataclass(slots=True)
+class Operation:
+    """A running or finished operation on one mapping."""
+
+    id: str
+    mapping: MappingRecord
+    change: Change
+    started: float  # clock seconds
+    ends: float  # clock seconds; math.inf when it never finishes
+    outcome: OperationStatus  # the status it ends with
+
+    def status(self, now: float) -> OperationStatus:
+        """InProgress until it ends, then its outcome."""
+        return OperationStatus.IN_PROGRESS if now < self.ends else self.outcome
+
+
+def _draw_outcome(rng: random.Random, spec: FleetSpec) -> OperationStatus:
+    draw = rng.random()
+    for outcome, share in (
+        (OperationStatus.FAILED, spec.operation_failure_rate),
+        (OperationStatus.PARTIALLY_SUCCEEDED, spec.operation_outcomes.partially_succeeded),
+        (
+            OperationStatus.COMPLETED_WITH_INFORMATION,
+            spec.operation_outcomes.completed_with_information,
+        ),
+    ):
+        if draw < share:
+            return outcome
+        draw -= share
+    return OperationStatus.SUCCEEDED
+
+
+def plan_operation(spec: FleetSpec, mapping_key: str, attempt: int) -> OperationPlan:
+    """Draw the plan of the ``attempt``-th accepted PATCH (1-based) of a mapping."""
+    rng = random.Random(f"{spec.seed}|{mapping_key}|{attempt}")
+    operation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    duration = rng.uniform(*spec.operation_seconds)
+    outcome = _draw_outcome(rng, spec)
+    never_finish = rng.random() < spec.faults.never_finish
+    sync = rng.random() < spec.sync_patch_rate
+    return OperationPlan(operation_id, duration, outcome, never_finish, sync)
+
+
+def apply_change(mapping: MappingRecord, change: Change) -> None:
+    """What a successful update does to a mapping: the asked fields, and health reset.
+
+    A disable sets the status only and keeps the account fields unless the PATCH named them
+    (what the portal shows after turning auto-update off: the account stays associated).
+    """
+    mapping.status = change.status
+    if change.account is not None:
+        mapping.account = change.account
+    if change.auth_type is not None:
+        mapping.auth_type = change.auth_type
+    mapping.health_errors = []
+    mapping.health = "Normal"
+
+
+class OperationBook:
+    """Every operation by id, and each mapping's operations that have not been settled."""
+
+    __slots__ = ("_by_id", "_pending")
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Operation] = {}  # lower-cased operation id
+        self._pending: dict[str, list[Operation]] = {}  # mapping key -> not yet settled
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __repr__(self) -> str:
+        return f"OperationBook(operations={len(self._by_id)}, pending={len(self._pending)})"
+
+    def start(
+        self, mapping: MappingRecord, change: Change, plan: OperationPlan, now: float
+    ) -> Operation:
+        """Record a new operation on ``mapping`` starting ``now``."""
+        ends = math.inf if plan.never_finish else now + plan.duration
+        operation = Operation(plan.operation_id, mapping, change, now, ends, plan.outcome)
+        self._by_id[operation.id.lower()] = operation
+        self._pending.setdefault(mapping.key, []).append(operation)
+        return operation
+
+    def find(self, operation_id: str) -> Operation | None:
+        """The operation with this id (case-insensitive), or None."""
+        return self._by_id.get(operation_id.lower())
+
+    def running(self, mapping: MappingRecord, now: float) -> bool:
+        """Whether an operation on ``mapping`` is still in progress at ``now``."""
+        return any(now < operation.ends for operation in self._pending.get(mapping.key, ()))
+
+    def settle(self, mapping: MappingRecord, now: float) -> None:
+        """Apply the mapping's operations that ended by ``now``, in the order they ended."""
+        pending = self._pending.get(mapping.key)
+        if not pending:
+            return
+        ended = sorted((op for op in pending if op.ends <= now), key=lambda op: op.ends)
+        for operation in ended:
+            if operation.outcome in SUCCESSFUL:
+                apply_change(mapping, operation.change)
+            pending.remove(operation)
+        if not pending:
+            del self._pending[mapping.key]
