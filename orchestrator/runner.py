@@ -1,0 +1,265 @@
+"""One `plan` or `apply` run, from a validated config to a written report and an exit code.
+
+Order of business: the lock, the embedded emulator if configured, the credential (a token is
+fetched before anything else, so a run that cannot authenticate changes nothing), discovery, the
+engine under the run's deadline, then the report — written whatever ended the run. SIGINT and
+SIGTERM stop new PATCHes at once, give in-flight requests a short grace, then stop the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, TextIO
+
+import aiohttp
+import structlog
+
+from orchestrator.arm import ArmClient
+from orchestrator.config import Config, LoadedConfig
+from orchestrator.credentials import TokenProvider, build_credential
+from orchestrator.discovery import discover
+from orchestrator.engine import Engine, EngineOptions
+from orchestrator.errors import AuthenticationError
+from orchestrator.limits import LimiterRegistry, LimitSpec
+from orchestrator.lock import RunLock
+from orchestrator.poller import Poller
+from orchestrator.progress import Progress
+from orchestrator.records import Ending, VaultWork
+from orchestrator.report import (
+    Calls,
+    Command,
+    Report,
+    RunFlags,
+    SubscriptionReport,
+    VaultStatus,
+    compute_totals,
+    exit_code_for,
+    flags_from_vaults,
+    outcome_for,
+)
+from orchestrator.targets import merge_targets
+
+INTERRUPT_GRACE_SECONDS: Final = 3.0
+CONNECT_TIMEOUT: Final = 30.0
+READ_TIMEOUT: Final = 120.0
+MAX_CONNECTIONS: Final = 256
+
+_log = structlog.get_logger("orchestrator.runner")
+
+
+@dataclass(slots=True)
+class RunState:
+    """What one run has gathered so far; the report is made from it however the run ends."""
+
+    command: Command
+    config: Config
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_clock: float = field(default_factory=time.monotonic)
+    vaults: list[VaultWork] = field(default_factory=list)
+    subscriptions: list[SubscriptionReport] | None = None
+    calls: Calls = field(default_factory=lambda: Calls(get=0, set=0, throttled=0, retried=0))
+    ending: Ending | None = None
+    unauthenticated: bool = False
+
+
+async def execute(loaded: LoadedConfig, command: Command) -> Report:
+    """Run ``command`` (plan or apply) for ``loaded``; never raises for what a report can say."""
+    state = RunState(command=command, config=loaded.config)
+    structlog.contextvars.bind_contextvars(run_id=state.run_id)
+    _log.info(
+        "run_started",
+        command=str(command),
+        config=str(loaded.path),
+        action=str(loaded.config.action),
+    )
+    for warning in loaded.warnings:
+        _log.warning("config_warning", detail=warning)
+    with ExitStack() as locks:
+        if loaded.config.lock_file:
+            locks.enter_context(RunLock(loaded.config.lock_file))
+        await _run_interruptibly(state)
+    report = build_report(state)
+    _log.info(
+        "run_finished",
+        outcome=str(report.outcome),
+        exit_code=report.exit_code,
+        duration_s=round(report.duration_s, 3),
+        **report.totals.model_dump(),
+    )
+    return report
+
+
+async def _run_interruptibly(state: RunState) -> None:
+    loop = asyncio.get_running_loop()
+    engine_ref: list[Engine] = []
+    work = asyncio.create_task(_run(state, engine_ref))
+
+    def on_signal(signum: signal.Signals) -> None:
+        if state.ending is Ending.INTERRUPT:
+            work.cancel()  # a second signal: stop now
+            return
+        _log.warning("interrupted", signal=signum.name, grace_s=INTERRUPT_GRACE_SECONDS)
+        state.ending = Ending.INTERRUPT
+        for engine in engine_ref:
+            engine.stop_patching()
+        loop.call_later(INTERRUPT_GRACE_SECONDS, work.cancel)
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if state.ending is not Ending.INTERRUPT:
+            raise
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+async def _run(state: RunState, engine_ref: list[Engine]) -> None:
+    config = state.config
+    async with AsyncExitStack() as stack:
+        endpoint, credential_kind = config.endpoint, str(config.credential)
+        if config.emulator is not None:
+            endpoint = await _start_emulator(stack, config)
+            credential_kind = "managed_identity"
+        credential = build_credential(
+            credential_kind,
+            authority_host=config.authority_host,
+            managed_identity_client_id=config.managed_identity_client_id,
+        )
+        tokens = TokenProvider(credential, config.token_scope, credential_name=credential_kind)
+        stack.push_async_callback(tokens.close)
+        try:
+            await tokens.token()
+        except AuthenticationError as exc:
+            state.unauthenticated = True
+            _log.error("authentication_failed", credential=exc.credential, detail=exc.detail)
+            return
+        session = await stack.enter_async_context(_session())
+        client = ArmClient(
+            session, tokens, _limiters(config), endpoint=endpoint, api_version=config.api_version
+        )
+        try:
+            await _run_engine(state, client, engine_ref)
+        finally:
+            counters = client.counters
+            state.calls = Calls(
+                get=counters.get,
+                set=counters.set,
+                throttled=counters.throttled,
+                retried=counters.retried,
+            )
+
+
+async def _run_engine(state: RunState, client: ArmClient, engine_ref: list[Engine]) -> None:
+    config = state.config
+    deadline = state.started_clock + config.timeout_minutes * 60.0
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(loop.time() + (deadline - time.monotonic())):
+            targets = config.vault_targets()
+            found = config.subscription_targets()
+            if found is not None:
+                discovered, state.subscriptions = await discover(client, found)
+                targets = merge_targets(targets, discovered, config.default_desired())
+            state.vaults = [VaultWork(target) for target in targets]
+            engine = Engine(
+                client,
+                Poller(client),
+                EngineOptions(apply=state.command is Command.APPLY),
+                Progress(len(state.vaults)),
+            )
+            engine_ref.append(engine)
+            if state.ending is Ending.INTERRUPT:
+                engine.stop_patching()
+            await engine.run(state.vaults)
+    except TimeoutError:
+        _log.warning("deadline_passed", timeout_minutes=config.timeout_minutes)
+        if state.ending is None:
+            state.ending = Ending.DEADLINE
+
+
+def _session() -> aiohttp.ClientSession:
+    # No `total` timeout: it would count time queued for a connection, and the limiters queue on purpose.
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+    )
+    return aiohttp.ClientSession(
+        timeout=timeout,
+        connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+        raise_for_status=False,
+    )
+
+
+def _limiters(config: Config) -> LimiterRegistry:
+    limits = config.limits
+    return LimiterRegistry(
+        set_limit=LimitSpec(limits.set.calls, limits.set.per_seconds),
+        get_limit=LimitSpec(limits.get.calls, limits.get.per_seconds),
+        scope=limits.scope,
+    )
+
+
+async def _start_emulator(stack: AsyncExitStack, config: Config) -> str:
+    """Start the built-in emulator in-process; the run's managed identity then points at it."""
+    from orchestrator.emulator import EmulatorServer  # only runs with an `emulator:` block load it
+
+    assert config.emulator is not None
+    server = await stack.enter_async_context(EmulatorServer(config.emulator))
+    os.environ["IDENTITY_ENDPOINT"] = server.token_endpoint
+    os.environ["IDENTITY_HEADER"] = server.identity_header
+    _log.info("emulator_started", base_url=server.base_url)
+    return server.base_url
+
+
+def build_report(state: RunState) -> Report:
+    """The report for a run however it ended: every mapping settled, totals derived, exit code set."""
+    ending = state.ending or Ending.DEADLINE
+    for vault in state.vaults:
+        vault.settle(ending)
+    vaults = [vault.to_report() for vault in state.vaults]
+    subscription_failed = any(s.status is VaultStatus.ERROR for s in state.subscriptions or [])
+    flags = flags_from_vaults(vaults) | RunFlags(
+        unauthenticated=state.unauthenticated,
+        interrupted=state.ending is Ending.INTERRUPT,
+        timed_out=state.ending is Ending.DEADLINE,
+        failed=subscription_failed,
+    )
+    exit_code = exit_code_for(flags)
+    finished = datetime.now(UTC)
+    return Report(
+        run_id=state.run_id,
+        command=state.command,
+        action=state.config.action,
+        started_at=state.started_at,
+        finished_at=finished,
+        duration_s=time.monotonic() - state.started_clock,
+        outcome=outcome_for(exit_code),
+        exit_code=int(exit_code),
+        totals=compute_totals(vaults),
+        calls=state.calls,
+        vaults=vaults,
+        subscriptions=state.subscriptions,
+    )
+
+
+def write_summary(report: Report, stream: TextIO) -> None:
+    """A few readable lines about the run, for a person at a terminal."""
+    totals = report.totals
+    stream.write(
+        f"{report.command} {report.outcome} (exit {report.exit_code}) in {report.duration_s:.1f}s: "
+        f"{totals.vaults} vaults ({totals.vaults_failed} failed), {totals.mappings} mappings: "
+        f"{totals.succeeded} succeeded, {totals.failed} failed, {totals.skipped} skipped, "
+        f"{totals.timed_out} timed out, {totals.not_started} not started, "
+        f"{totals.would_change} would change\n"
+    )
