@@ -1,0 +1,188 @@
+"""PATCH of a mapping: validated as ASR does; accepted ones answer 202 with LRO headers."""
+
+from __future__ import annotations
+
+import pytest
+from yarl import URL
+
+from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
+from orchestrator.emulator.fleet_spec import Shares
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation/automationAccounts/aa"
+MIXED = FleetSpec(
+    seed=3,
+    vaults_per_subscription=4,
+    mappings_per_vault=(4, 4),
+    shares=Shares(not_a2a=0.3, not_paired=0.0, compliant=0.3, unhealthy=0.0),
+    operation_seconds=(10.0, 10.0),
+    retry_after_seconds=7,
+)
+
+
+def enable(**extra: object) -> dict[str, object]:
+    provider = {
+        "instanceType": "A2A",
+        "agentAutoUpdateStatus": "Enabled",
+        "automationAccountArmId": ACCOUNT,
+    }
+    provider.update(extra)
+    return {"properties": {"providerSpecificInput": provider}}
+
+
+def mapping_in(server: EmulatorServer, condition: Condition) -> str:
+    return next(m.id for m in server.state.fleet.mappings.values() if m.condition is condition)
+
+
+@pytest.fixture
+async def mixed(start_emulator) -> EmulatorServer:
+    return await start_emulator(MIXED)
+
+
+def _without(key: str) -> dict[str, object]:
+    body = enable()
+    del body["properties"]["providerSpecificInput"][key]  # type: ignore[attr-defined]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", "InvalidRequestContent"),
+        (b"[1, 2]", "InvalidRequestContent"),
+        ({"properties": []}, "InvalidRequestContent"),
+        ({"properties": {}}, "InvalidRequestContent"),
+        ({"properties": {"providerSpecificInput": "A2A"}}, "InvalidRequestContent"),
+        (_without("instanceType"), "InvalidInstanceType"),
+        (enable(instanceType="InMageRcm"), "InvalidInstanceType"),
+        (_without("agentAutoUpdateStatus"), "InvalidAgentAutoUpdateStatus"),
+        (enable(agentAutoUpdateStatus="On"), "InvalidAgentAutoUpdateStatus"),
+        (enable(agentAutoUpdateStatus=True), "InvalidAgentAutoUpdateStatus"),
+        (_without("automationAccountArmId"), "AutomationAccountArmIdRequired"),
+        (enable(automationAccountArmId=""), "AutomationAccountArmIdRequired"),
+        (enable(automationAccountArmId="aa-asr-fleet"), "InvalidAutomationAccountArmId"),
+        (
+            enable(
+                automationAccountArmId="/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/aa"
+            ),
+            "InvalidAutomationAccountArmId",
+        ),
+        (enable(automationAccountArmId=7), "InvalidParameterValue"),
+        (
+            enable(automationAccountAuthenticationType="Certificate"),
+            "InvalidAutomationAccountAuthenticationType",
+        ),
+        (enable(automationAccountAuthenticationType=1), "InvalidParameterValue"),
+    ],
+)
+async def test_an_invalid_body_is_refused_with_400_and_changes_nothing(
+    mixed, arm_for, body, code
+) -> None:
+    mapping_id = mapping_in(mixed, Condition.NEEDS_CHANGE)
+    before = mixed.state.mapping(mapping_id)
+    answer = await arm_for(mixed).patch(mapping_id, body)
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == code
+    assert answer.body["error"]["message"]
+    assert mixed.state.mapping(mapping_id) == before
+    assert mixed.state.counters.operations_started == 0
+
+
+async def test_a_patch_of_a_non_a2a_mapping_is_refused(mixed, arm_for) -> None:
+    answer = await arm_for(mixed).patch(mapping_in(mixed, Condition.NOT_A2A), enable())
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == "InvalidProviderSpecificInput"
+
+
+async def test_a_patch_without_a_json_content_type_is_refused(mixed, arm_for) -> None:
+    answer = await arm_for(mixed).patch(
+        mapping_in(mixed, Condition.NEEDS_CHANGE), enable(), headers={"Content-Type": "text/plain"}
+    )
+    assert answer.status == 415
+
+
+async def test_a_patch_of_an_unknown_mapping_is_404(mixed, arm_for) -> None:
+    unknown = mapping_in(mixed, Condition.NEEDS_CHANGE).rsplit("/", 1)[0] + "/nope"
+    answer = await arm_for(mixed).patch(unknown, enable())
+    assert answer.status == 404
+    assert answer.body["error"]["code"] == "ResourceNotFound"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        enable(),
+        enable(
+            instanceType="a2a",
+            agentAutoUpdateStatus="enabled",
+            automationAccountAuthenticationType="runasaccount",
+        ),
+        enable(automationAccountAuthenticationType=None),
+        {
+            "properties": {
+                "providerSpecificInput": {
+                    "instanceType": "A2A",
+                    "agentAutoUpdateStatus": "Disabled",
+                }
+            }
+        },
+        enable(agentAutoUpdateStatus="Disabled", automationAccountArmId=None, unknownKey=1),
+    ],
+)
+async def test_a_valid_patch_is_accepted(mixed, arm_for, body) -> None:
+    answer = await arm_for(mixed).patch(mapping_in(mixed, Condition.NEEDS_CHANGE), body)
+    assert answer.status == 202, answer.body
+
+
+async def test_an_accepted_patch_answers_202_with_both_lro_urls_and_retry_after(
+    mixed, arm_for
+) -> None:
+    mapping_id = mapping_in(mixed, Condition.NEEDS_CHANGE)
+    answer = await arm_for(mixed).patch(mapping_id, enable())
+    assert answer.status == 202
+    assert answer.body is None
+    assert answer.headers["Retry-After"] == "7"
+    status_url = URL(answer.headers["Azure-AsyncOperation"])
+    result_url = URL(answer.headers["Location"])
+    vault_prefix = mapping_id.split("/replicationFabrics/")[0]
+    operation_id = status_url.path.rsplit("/", 1)[1]
+    assert str(status_url.origin()) == mixed.base_url
+    assert status_url.path == f"{vault_prefix}/replicationOperationStatus/{operation_id}"
+    assert status_url.query["api-version"] == "2021-12-01"
+    assert str(result_url.origin()) == mixed.base_url
+    assert result_url.path == f"{mapping_id}/operationResults/{operation_id}"
+    assert result_url.query["api-version"] == "2021-12-01"
+    assert mixed.state.counters.operations_started == 1
+
+
+@pytest.mark.parametrize(
+    ("lro_headers", "present", "absent"),
+    [
+        ("azure_async_operation", "Azure-AsyncOperation", "Location"),
+        ("location", "Location", "Azure-AsyncOperation"),
+    ],
+)
+async def test_lro_headers_picks_which_url_a_202_carries(
+    start_emulator, arm_for, lro_headers, present, absent
+) -> None:
+    server = await start_emulator(MIXED.model_copy(update={"lro_headers": lro_headers}))
+    answer = await arm_for(server).patch(mapping_in(server, Condition.NEEDS_CHANGE), enable())
+    assert answer.status == 202
+    assert present in answer.headers
+    assert absent not in answer.headers
+    assert "Retry-After" in answer.headers
+
+
+async def test_with_sync_patch_rate_one_a_patch_is_applied_at_once_and_answers_200(
+    start_emulator, arm_for
+) -> None:
+    server = await start_emulator(MIXED.model_copy(update={"sync_patch_rate": 1.0}))
+    mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
+    answer = await arm_for(server).patch(mapping_id, enable())
+    assert answer.status == 200
+    details = answer.body["properties"]["providerSpecificDetails"]
+    assert details["agentAutoUpdateStatus"] == "Enabled"
+    assert details["automationAccountArmId"] == ACCOUNT
+    assert server.state.mapping(mapping_id) == answer.body
+    assert server.state.counters.operations_started == 0
