@@ -648,6 +648,14 @@ class _Loader(yaml.SafeLoader):
             first[key.tag, key.value] = key.start_mark.line + 1
         return node
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            # PyYAML lets datetime's ValueError out for dates such as 2021-13-45: give it a line.
+            problem = f"cannot read this value: {exc}"
+            raise _RefusedYaml(problem=problem, problem_mark=node.start_mark) from exc
+
 
 class _Expansion:
     """Measures a composed YAML graph as the tree it expands to, in time linear in its nodes."""
@@ -711,7 +719,6 @@ def _parse(text: str, name: str) -> object:
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(name, "", _yaml_message(exc)) from exc
     except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
-        # PyYAML raises plain ValueError for impossible dates such as 2021-13-45.
         raise ConfigError(name, "", f"invalid YAML: {exc}") from exc
     finally:
         loader.dispose()
