@@ -77,7 +77,7 @@ class _Pipeline:
             return self._answer(request, kind, now, refusal)
         decision = self.state.faults.decide()
         if decision.failure is None:
-            reply: Reply | None = handle(self.state, await self._call(request, route, now), kind)
+            reply: Reply | None = await self._handled(request, route, kind, now)
         else:
             self.state.counters.faults[decision.failure] += 1
             reply = _fault_reply(decision.failure, self.state.spec.retry_after_seconds)
@@ -125,6 +125,17 @@ class _Pipeline:
             f"in {state.windows[kind].per_seconds:g} seconds.",
             **{"Retry-After": str(wait)},
         )
+
+    async def _handled(
+        self, request: web.Request, route: Route, kind: RequestKind, now: float
+    ) -> Reply:
+        try:
+            call = await self._call(request, route, now)
+        except web.HTTPRequestEntityTooLarge:
+            return error_reply(
+                413, "RequestEntityTooLarge", f"The request body exceeds {MAX_BODY_BYTES} bytes."
+            )
+        return handle(self.state, call, kind)
 
     async def _call(self, request: web.Request, route: Route, now: float) -> Call:
         body = await request.read() if request.method == "PATCH" else b""

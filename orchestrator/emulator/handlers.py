@@ -205,7 +205,12 @@ def _operation_for(state: EmulatorState, call: Call) -> Operation | Reply:
 
 
 def operation_status(state: EmulatorState, call: Call) -> Reply:
-    """``GET …/replicationOperationStatus/{id}`` (the Azure-AsyncOperation URL)."""
+    """``GET …/replicationOperationStatus/{id}`` (the Azure-AsyncOperation URL).
+
+    Always 200 with ``id``, ``name``, ``status``, ``startTime``; ``endTime`` only once the
+    operation ended and ``error`` only when it failed (ARM leaves out what does not apply).
+    ``Retry-After`` while it is in progress.
+    """
     operation = _operation_for(state, call)
     if isinstance(operation, Reply):
         return operation

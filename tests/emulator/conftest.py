@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ class ArmSession:
         sent = dict(headers or {})
         if auth and "Authorization" not in sent:
             sent["Authorization"] = f"Bearer {await self.bearer()}"
+        payload = io.BytesIO(data) if data is not None else None  # big raw bytes would warn
         async with self.session.request(
-            method, self.url(path_or_url), params=params, headers=sent, data=data
+            method, self.url(path_or_url), params=params, headers=sent, data=payload
         ) as response:
             raw = await response.read()
             body = await response.json(content_type=None) if raw else None

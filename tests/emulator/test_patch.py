@@ -186,3 +186,12 @@ async def test_with_sync_patch_rate_one_a_patch_is_applied_at_once_and_answers_2
     assert details["automationAccountArmId"] == ACCOUNT
     assert server.state.mapping(mapping_id) == answer.body
     assert server.state.counters.operations_started == 0
+
+
+async def test_a_body_over_the_size_cap_is_refused_with_413(mixed, arm_for) -> None:
+    answer = await arm_for(mixed).patch(
+        mapping_in(mixed, Condition.NEEDS_CHANGE), b" " * (1024 * 1024 + 1)
+    )
+    assert answer.status == 413
+    assert answer.body["error"]["code"] == "RequestEntityTooLarge"
+    assert mixed.state.counters.responses[("set", 413)] == 1
