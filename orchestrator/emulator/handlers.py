@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from yarl import URL
-
 from orchestrator.emulator.fleet import MappingRecord
 from orchestrator.emulator.journal import RequestKind
 from orchestrator.emulator.operations import (
@@ -45,8 +43,9 @@ class Call:
 
     route: Route
     method: str
-    path: str  # as the client sent it
-    base: URL  # scheme://host:port the client used
+    path: str  # as the client sent it, percent-decoded
+    raw_path: str  # as the client sent it, still percent-encoded
+    base: str  # scheme://host:port the client used
     api_version: str
     skiptoken: str | None
     content_type: str
@@ -85,7 +84,7 @@ def _paged(
     items_page, next_offset = page(items, offset, state.spec.page_size)
     body: JsonObject = {"value": [render(item) for item in items_page]}
     if next_offset is not None:
-        body["nextLink"] = next_link(call.base, call.path, call.api_version, next_offset)
+        body["nextLink"] = next_link(call.base, call.raw_path, call.api_version, next_offset)
     return Reply(200, body)
 
 

@@ -7,8 +7,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from typing import TypeVar
-
-from yarl import URL
+from urllib.parse import urlencode
 
 T = TypeVar("T")
 SKIPTOKEN = "$skiptoken"
@@ -36,9 +35,10 @@ def page(items: Sequence[T], offset: int, size: int) -> tuple[Sequence[T], int |
     return items[offset:end], (end if end < len(items) else None)
 
 
-def next_link(base: URL, path: str, api_version: str, offset: int) -> str:
-    """The absolute URL of the page at ``offset``, on the same origin as the request."""
-    url = base.with_path(path).with_query(
-        {"api-version": api_version, SKIPTOKEN: encode_skiptoken(offset)}
-    )
-    return str(url)
+def next_link(base: str, raw_path: str, api_version: str, offset: int) -> str:
+    """The absolute URL of the page at ``offset`` on ``base`` (the origin the client used).
+
+    ``raw_path`` is the request's path as sent (still percent-encoded).
+    """
+    query = urlencode({"api-version": api_version, SKIPTOKEN: encode_skiptoken(offset)})
+    return f"{base}{raw_path}?{query}"
