@@ -151,6 +151,8 @@ def describe(value: object) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
+    if isinstance(value, datetime.date):
+        return f"the date {value.isoformat()}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -261,7 +263,14 @@ def _no_nul(text: str) -> str:
 VaultIdText = Annotated[str, AfterValidator(_check_vault_id)]
 AccountText = Annotated[str, AfterValidator(_check_automation_account)]
 AuthType = Annotated[AuthenticationType, BeforeValidator(_canonical_auth_type)]
-Guid = Annotated[str, AfterValidator(check_guid)]
+
+
+def _check_client_id(text: str) -> str:
+    return check_guid(text, "client id")
+
+
+SubscriptionGuid = Annotated[str, AfterValidator(check_guid)]
+ClientGuid = Annotated[str, AfterValidator(_check_client_id)]
 Window = Annotated[WindowLimit, AfterValidator(_sane_window)]
 
 
@@ -321,7 +330,7 @@ class VaultEntry(_Model):
 class SubscriptionEntry(_Model):
     """A subscription GUID, or a mapping with the id and filters."""
 
-    id: Guid
+    id: SubscriptionGuid
     resource_groups: list[Annotated[str, AfterValidator(check_resource_group)]] | None = None
     """Only vaults in these groups (any case). Omit for every group."""
     exclude: list[Annotated[str, AfterValidator(_check_exclusion)]] = []
@@ -393,7 +402,7 @@ class Config(_Model):
         str, BeforeValidator(_api_version_text), AfterValidator(_check_api_version)
     ] = DEFAULT_API_VERSION
     credential: CredentialKind = CredentialKind.DEFAULT
-    managed_identity_client_id: Guid | None = None
+    managed_identity_client_id: ClientGuid | None = None
     """Client id of a user-assigned managed identity."""
     limits: LimitsConfig = LimitsConfig()
     timeout_minutes: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_MINUTES)] = DEFAULT_TIMEOUT_MINUTES
@@ -709,7 +718,10 @@ class _Expansion:
 
 def _parse(text: str, name: str) -> object:
     """The YAML document's data, or None when it holds nothing but comments and space."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(name, "", _reader_message(text, exc)) from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -724,8 +736,17 @@ def _parse(text: str, name: str) -> object:
         loader.dispose()
 
 
+def _reader_message(text: str, exc: yaml.reader.ReaderError) -> str:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    where = f"line {line}, column {column}"
+    return f"invalid YAML at {where}: character U+{exc.character:04X} is not allowed in YAML"
+
+
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     detail = exc.problem or exc.context or "invalid YAML"
+    if exc.context and exc.problem and exc.problem.startswith("but "):
+        detail = f"{exc.context}, {exc.problem}"  # "expected a single document…, but found…"
     if exc.problem_mark is None:
         return f"invalid YAML: {detail}"
     mark = exc.problem_mark
@@ -746,7 +767,9 @@ _PLAIN: Final = {
     "int_from_float": "must be a whole number",
     "float_type": "must be a number",
     "float_parsing": "must be a number",
+    "string_too_short": "must not be empty",
 }
+_SHOULD: Final = re.compile(r"^(?:Input|Tuple|List|String|Dictionary|Value) should ")
 _BOOLEAN_HINT: Final = " (YAML reads unquoted true/false/yes/no/on/off as booleans: quote it)"
 
 
@@ -779,7 +802,7 @@ def _problem_from(error: ErrorDetails, loc: Loc) -> Problem:
         return Problem(loc[:-1], f"keys must be strings, got {describe(value)}")
     if kind == "value_error":
         return Problem(loc, error["msg"].removeprefix("Value error, "))
-    message = _PLAIN.get(kind) or error["msg"].replace("Input should be", "must be")
+    message = _PLAIN.get(kind) or _SHOULD.sub("must ", error["msg"])
     hint = _BOOLEAN_HINT if isinstance(value, bool) else ""
     return Problem(loc, f"{message}, got {describe(value)}{hint}")
 
