@@ -115,25 +115,25 @@ Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
+class _Problem:
     """One thing wrong with a config, at a key path relative to where it was raised."""
 
     loc: Loc
     message: str
 
 
-class KeyedProblems(ValueError):
+class _KeyedProblems(ValueError):
     """Raised inside validators to report problems at precise key paths below the validator.
 
     Pydantic keeps the exception in the error's ``ctx``; the loader expands it.
     """
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[_Problem]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(p.message for p in self.problems))
 
 
-def key_path(loc: Loc) -> str:
+def _key_path(loc: Loc) -> str:
     """``("vaults", 2, "id")`` → ``vaults[2].id``."""
     text = ""
     for part in loc:
@@ -141,7 +141,7 @@ def key_path(loc: Loc) -> str:
     return text
 
 
-def describe(value: object) -> str:
+def _describe(value: object) -> str:
     """A short, YAML-flavoured description of a value for error messages."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -250,7 +250,7 @@ def _check_api_version(text: str) -> str:
 def _sane_window(limit: WindowLimit) -> WindowLimit:
     if limit.calls > MAX_LIMIT_CALLS:
         message = f"{limit.calls} is absurd: at most {MAX_LIMIT_CALLS:,} calls per window"
-        raise KeyedProblems([Problem(("calls",), message)])
+        raise _KeyedProblems([_Problem(("calls",), message)])
     return limit
 
 
@@ -297,7 +297,7 @@ def _entry_input(data: object, kind: str, key: str) -> object:
         return {key: data}
     if isinstance(data, dict | BaseModel):
         return data
-    raise ValueError(f"expected a {kind} or a mapping with `{key}`, got {describe(data)}")
+    raise ValueError(f"expected a {kind} or a mapping with `{key}`, got {_describe(data)}")
 
 
 class LimitsConfig(_Model):
@@ -345,16 +345,16 @@ class SubscriptionEntry(_Model):
     def _check_filters(self) -> Self:
         problems = []
         if self.resource_groups == []:
-            problems.append(Problem(("resource_groups",), "is empty: omit it to take every group"))
+            problems.append(_Problem(("resource_groups",), "is empty: omit it to take every group"))
         for index, entry in enumerate(self.exclude):
             if (
                 entry.startswith("/")
                 and VaultId.parse(entry).subscription_id.lower() != self.id.lower()
             ):
                 message = f"{entry!r} is a vault of another subscription"
-                problems.append(Problem(("exclude", index), message))
+                problems.append(_Problem(("exclude", index), message))
         if problems:
-            raise KeyedProblems(problems)
+            raise _KeyedProblems(problems)
         return self
 
     @classmethod
@@ -373,7 +373,7 @@ def _lower(value: object) -> object:
 
 
 # The union tags appear in pydantic's error locations; the loader drops them.
-SUBSCRIPTIONS_TAGS: Final = frozenset({"all", "list"})
+_SUBSCRIPTION_TAGS: Final = frozenset({"all", "list"})
 Subscriptions = Annotated[
     Annotated[list[SubscriptionEntry], Tag("list")]
     | Annotated[Literal["all"], BeforeValidator(_lower), Tag("all")],
@@ -419,20 +419,20 @@ class Config(_Model):
     def _check_whole(self) -> Self:
         problems = [*self._target_problems(), *self._account_problems()]
         if problems:
-            raise KeyedProblems(problems)
+            raise _KeyedProblems(problems)
         return self
 
-    def _target_problems(self) -> Iterator[Problem]:
+    def _target_problems(self) -> Iterator[_Problem]:
         if not self.vaults and not self.subscriptions:
-            yield Problem(("vaults",), "no targets: list vaults, or give `subscriptions`")
+            yield _Problem(("vaults",), "no targets: list vaults, or give `subscriptions`")
         yield from _duplicates("vaults", [VaultId.parse(v.id).key for v in self.vaults])
         if isinstance(self.subscriptions, list):
             ids = [entry.id.lower() for entry in self.subscriptions]
             yield from _duplicates("subscriptions", ids)
 
-    def _account_problems(self) -> Iterator[Problem]:
+    def _account_problems(self) -> Iterator[_Problem]:
         """``enable`` anywhere needs an account, from the vault entry or the top level."""
-        top_needed = self.action is Action.ENABLE and self.subscriptions is not None
+        top_needed = self.action is Action.ENABLE and bool(self.subscriptions)
         for index, vault in enumerate(self.vaults):
             enables = (vault.action or self.action) is Action.ENABLE
             if not enables or vault.automation_account or self.automation_account:
@@ -441,10 +441,10 @@ class Config(_Model):
                 top_needed = True
             else:
                 message = "required when the vault's action is enable (an account id, or `keep`)"
-                yield Problem(("vaults", index, "automation_account"), message)
+                yield _Problem(("vaults", index, "automation_account"), message)
         if top_needed and self.automation_account is None:
             message = "required when action is enable (an Automation account id, or `keep`)"
-            yield Problem(("automation_account",), message)
+            yield _Problem(("automation_account",), message)
 
     def warnings(self) -> tuple[str, ...]:
         """Accepted but doubtful settings, each naming its key path."""
@@ -526,11 +526,11 @@ def _desired(
     return DesiredState(action, kept, authentication_type)
 
 
-def _duplicates(field: str, keys: Sequence[str]) -> Iterator[Problem]:
+def _duplicates(field: str, keys: Sequence[str]) -> Iterator[_Problem]:
     first: dict[str, int] = {}
     for index, key in enumerate(keys):
         if key in first:
-            yield Problem((field, index, "id"), f"duplicate of {field}[{first[key]}]")
+            yield _Problem((field, index, "id"), f"duplicate of {field}[{first[key]}]")
         else:
             first[key] = index
 
@@ -564,7 +564,7 @@ def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
     if data is None:
         raise ConfigError(name, "", "the file is empty: it needs at least `action` and a target")
     if not isinstance(data, dict):
-        got = describe(data)
+        got = _describe(data)
         raise ConfigError(name, "", f"the top level must be a mapping of keys, got {got}")
     try:
         config = Config.model_validate(data)
@@ -587,7 +587,8 @@ def _read_text(name: str) -> str:
     except (OSError, ValueError) as exc:
         raise ConfigError(name, "", f"cannot open the file: {_os_reason(exc)}") from exc
     try:
-        mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
+        info = os.fstat(fd)
+        mode, size = info.st_mode, info.st_size
         if stat.S_ISDIR(mode):
             raise ConfigError(name, "", "is a directory, not a config file")
         if not stat.S_ISREG(mode):
@@ -773,13 +774,13 @@ _SHOULD: Final = re.compile(r"^(?:Input|Tuple|List|String|Dictionary|Value) shou
 _BOOLEAN_HINT: Final = " (YAML reads unquoted true/false/yes/no/on/off as booleans: quote it)"
 
 
-def _pydantic_problems(exc: ValidationError) -> list[Problem]:
-    problems: list[Problem] = []
+def _pydantic_problems(exc: ValidationError) -> list[_Problem]:
+    problems: list[_Problem] = []
     for error in exc.errors(include_url=False):
         loc = _clean_loc(error["loc"])
         cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, KeyedProblems):
-            problems.extend(Problem(loc + p.loc, p.message) for p in cause.problems)
+        if isinstance(cause, _KeyedProblems):
+            problems.extend(_Problem(loc + p.loc, p.message) for p in cause.problems)
         else:
             problems.append(_problem_from(error, loc))
     return problems
@@ -787,29 +788,29 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
 
 def _clean_loc(loc: Loc) -> Loc:
     """Drop the union tag pydantic puts after ``subscriptions``: it is not a key."""
-    if len(loc) > 1 and loc[0] == "subscriptions" and loc[1] in SUBSCRIPTIONS_TAGS:
+    if len(loc) > 1 and loc[0] == "subscriptions" and loc[1] in _SUBSCRIPTION_TAGS:
         return (loc[0], *loc[2:])
     return tuple(loc)
 
 
-def _problem_from(error: ErrorDetails, loc: Loc) -> Problem:
+def _problem_from(error: ErrorDetails, loc: Loc) -> _Problem:
     kind, value = error["type"], error["input"]
     if kind == "missing":
-        return Problem(loc, "required, but missing")
+        return _Problem(loc, "required, but missing")
     if kind == "extra_forbidden":
-        return Problem(loc, _unknown_key(loc))
+        return _Problem(loc, _unknown_key(loc))
     if kind == "invalid_key":
-        return Problem(loc[:-1], f"keys must be strings, got {describe(value)}")
+        return _Problem(loc[:-1], f"keys must be strings, got {_describe(value)}")
     if kind == "value_error":
-        return Problem(loc, error["msg"].removeprefix("Value error, "))
+        return _Problem(loc, error["msg"].removeprefix("Value error, "))
     message = _PLAIN.get(kind) or _SHOULD.sub("must ", error["msg"])
     hint = _BOOLEAN_HINT if isinstance(value, bool) else ""
-    return Problem(loc, f"{message}, got {describe(value)}{hint}")
+    return _Problem(loc, f"{message}, got {_describe(value)}{hint}")
 
 
 def _unknown_key(loc: Loc) -> str:
     name, parent = str(loc[-1]), loc[:-1]
-    where = f"in {key_path(parent)}" if parent else "at the top level"
+    where = f"in {_key_path(parent)}" if parent else "at the top level"
     allowed = _fields_at(parent)
     close = difflib.get_close_matches(name, allowed, n=1)
     if close:
@@ -861,7 +862,7 @@ def _fields_at(loc: Loc) -> list[str]:
     return []
 
 
-def _coercions(data: object, annotation: object, loc: Loc) -> Iterator[Problem]:
+def _coercions(data: object, annotation: object, loc: Loc) -> Iterator[_Problem]:
     """Values that pydantic's lax mode would turn into numbers: booleans, numeric strings."""
     options = list(_options(annotation))
     if isinstance(data, dict | list | tuple):
@@ -878,11 +879,11 @@ def _coercions(data: object, annotation: object, loc: Loc) -> Iterator[Problem]:
     if data is None and type(None) in options:
         return
     if isinstance(data, bool) or not isinstance(data, int | float):
-        what = f"the boolean {describe(data)}" if isinstance(data, bool) else describe(data)
-        yield Problem(loc, f"must be a number, got {what}")
+        what = f"the boolean {_describe(data)}" if isinstance(data, bool) else _describe(data)
+        yield _Problem(loc, f"must be a number, got {what}")
 
 
-def _uncovered(extra: Iterator[Problem], known: Sequence[Problem]) -> list[Problem]:
+def _uncovered(extra: Iterator[_Problem], known: Sequence[_Problem]) -> list[_Problem]:
     """The extra problems not at, above or below a key path already reported."""
     reported = {problem.loc for problem in known}
     above = {problem.loc[:i] for problem in known for i in range(len(problem.loc) + 1)}
@@ -894,12 +895,12 @@ def _uncovered(extra: Iterator[Problem], known: Sequence[Problem]) -> list[Probl
     ]
 
 
-def _fail(name: str, problems: Sequence[Problem], cause: BaseException | None) -> NoReturn:
+def _fail(name: str, problems: Sequence[_Problem], cause: BaseException | None) -> NoReturn:
     first, rest = problems[0], problems[1:]
     message = first.message
     if rest:
-        lines = [f"  {key_path(p.loc) or '(top level)'}: {p.message}" for p in rest[:_MAX_LISTED]]
+        lines = [f"  {_key_path(p.loc) or '(top level)'}: {p.message}" for p in rest[:_MAX_LISTED]]
         if len(rest) > _MAX_LISTED:
             lines.append(f"  … and {len(rest) - _MAX_LISTED} more")
         message += f"\n{len(rest)} more problem(s):\n" + "\n".join(lines)
-    raise ConfigError(name, key_path(first.loc), message) from cause
+    raise ConfigError(name, _key_path(first.loc), message) from cause

@@ -219,6 +219,11 @@ def test_enable_needs_no_top_level_account_when_every_vault_has_one(load: Load) 
     assert [t.desired.automation_account for t in config.vault_targets()] == [AA]
 
 
+def test_an_empty_subscriptions_list_needs_no_top_level_account(load: Load) -> None:
+    keys = {"vaults": [{"id": V1, "automation_account": AA}], "subscriptions": []}
+    assert load(action="enable", **keys).config.automation_account is None
+
+
 def test_enable_discovery_needs_a_top_level_account(fail: Fail) -> None:
     keys = {"vaults": [{"id": V1, "automation_account": AA}], "subscriptions": [SUB]}
     assert fail(action="enable", **keys).key == "automation_account"
