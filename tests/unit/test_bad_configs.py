@@ -149,6 +149,12 @@ YAML_TOKENS = st.lists(
 ).map("".join)  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One directory for every generated example (hypothesis refuses function-scoped fixtures)."""
+    return tmp_path_factory.mktemp("fuzz")
+
+
 def load_text(directory: Path, text: str | bytes) -> None:
     path = directory / "generated.yaml"
     if isinstance(text, str):
@@ -165,27 +171,27 @@ def load_text(directory: Path, text: str | bytes) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(alphabet=st.characters(), max_size=200))
-def test_any_text_loads_or_is_refused_cleanly(text: str, tmp_path_factory: Any) -> None:
-    load_text(tmp_path_factory.getbasetemp(), text)
+def test_any_text_loads_or_is_refused_cleanly(text: str, fuzz_dir: Path) -> None:
+    load_text(fuzz_dir, text)
 
 
 @settings(max_examples=150, deadline=None)
 @given(text=YAML_TOKENS)
-def test_yaml_like_token_soup_loads_or_is_refused_cleanly(text: str, tmp_path_factory: Any) -> None:
-    load_text(tmp_path_factory.getbasetemp(), text)
+def test_yaml_like_token_soup_loads_or_is_refused_cleanly(text: str, fuzz_dir: Path) -> None:
+    load_text(fuzz_dir, text)
 
 
 @settings(max_examples=200, deadline=None)
 @given(data=CONFIG_LIKE)
 def test_config_shaped_yaml_loads_or_is_refused_cleanly(
-    data: dict[str, Any], tmp_path_factory: Any
+    data: dict[str, Any], fuzz_dir: Path
 ) -> None:
-    load_text(tmp_path_factory.getbasetemp(), yaml.safe_dump(data, allow_unicode=True))
+    load_text(fuzz_dir, yaml.safe_dump(data, allow_unicode=True))
 
 
 @settings(max_examples=50, deadline=None)
 @given(raw=st.binary(max_size=100), printable=st.text(alphabet=string.printable, max_size=50))
 def test_arbitrary_bytes_load_or_are_refused_cleanly(
-    raw: bytes, printable: str, tmp_path_factory: Any
+    raw: bytes, printable: str, fuzz_dir: Path
 ) -> None:
-    load_text(tmp_path_factory.getbasetemp(), printable.encode() + raw)
+    load_text(fuzz_dir, printable.encode() + raw)
