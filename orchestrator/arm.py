@@ -13,7 +13,6 @@ import json
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -28,7 +27,7 @@ from orchestrator.errors import (
     ArmTransportError,
     UntrustedUrlError,
 )
-from orchestrator.limits import LimiterRegistry, SlidingWindowLimiter
+from orchestrator.limits import CallKind, LimiterRegistry, SlidingWindowLimiter
 from orchestrator.retry import RetryPolicy, parse_retry_after
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # ARM pages are far smaller; more is a broken server
@@ -36,11 +35,6 @@ MAX_PAGES: Final = 10_000  # per listing: a server that pages forever must not h
 EXPIRED_TOKEN_CODES: Final = frozenset({"expiredauthenticationtoken"})
 
 _log = structlog.get_logger("orchestrator.arm")
-
-
-class CallKind(StrEnum):
-    GET = "get"
-    SET = "set"
 
 
 @dataclass(slots=True)
@@ -180,8 +174,7 @@ class ArmClient:
     ) -> ArmResponse:
         self.check_origin(url)
         kind = CallKind.SET if method == "PATCH" else CallKind.GET
-        scope = self._limiters.scope_for(subscription_id)
-        limiter = scope.set if kind is CallKind.SET else scope.get
+        limiter = self._limiters.scope_for(subscription_id).for_kind(kind)
         max_attempts = attempts or self._policy.max_attempts
         refreshed = False
         attempt = 0

@@ -212,6 +212,7 @@ class Poller:
                 verdict.duration if verdict.duration is not None else now - op.started
             )
             self.finished += 1
+            self._wake.set()  # run() may be waiting for the last one to end
             op.on_done(op, verdict)
             return
         if verdict.verdict is Verdict.UNREADABLE:

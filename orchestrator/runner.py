@@ -164,9 +164,8 @@ async def _run(state: RunState, engine_ref: list[Engine]) -> None:
 async def _run_engine(state: RunState, client: ArmClient, engine_ref: list[Engine]) -> None:
     config = state.config
     deadline = state.started_clock + config.timeout_minutes * 60.0
-    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(loop.time() + (deadline - time.monotonic())):
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
             targets = config.vault_targets()
             found = config.subscription_targets()
             if found is not None:
