@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the venv
 import pytest
 import yaml
 from azure.identity import AzureAuthorityHosts
@@ -86,6 +87,12 @@ def test_the_example_config_loads_without_warnings() -> None:
 def test_the_example_config_sets_every_key() -> None:
     present = set(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
     assert present == set(Config.model_fields)
+
+
+def test_the_example_config_satisfies_the_published_json_schema() -> None:
+    schema = Config.model_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), schema)
 
 
 def test_the_json_schema_offers_a_bare_string_for_a_vault() -> None:
