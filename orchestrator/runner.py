@@ -205,7 +205,7 @@ def _limiters(config: Config) -> LimiterRegistry:
     return LimiterRegistry(
         set_limit=LimitSpec(limits.set.calls, limits.set.per_seconds),
         get_limit=LimitSpec(limits.get.calls, limits.get.per_seconds),
-        scope=limits.scope,
+        scope="subscription" if limits.scope == "subscription" else "run",
     )
 
 
