@@ -1,0 +1,147 @@
+"""Retry decisions: which statuses are retried, backoff with jitter, Retry-After parsing and clamping."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from orchestrator.retry import RetryPolicy, parse_retry_after
+
+NOW = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
+
+
+class _ExtremesRng(random.Random):
+    """Answers ``uniform`` with its lower or upper bound, so both ends of the jitter are checked."""
+
+    def __init__(self, upper: bool) -> None:
+        super().__init__(0)
+        self._upper = upper
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self._upper else a
+
+
+# --- is_retryable ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_throttling_timeouts_and_server_errors_are_retried(status: int) -> None:
+    assert RetryPolicy().is_retryable(status)
+
+
+@pytest.mark.parametrize("status", [200, 202, 204, 400, 401, 403, 404, 409, 412, 501, 505])
+def test_success_other_4xx_and_unlisted_5xx_are_not_retried(status: int) -> None:
+    assert not RetryPolicy().is_retryable(status)
+
+
+# --- backoff -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 16.0)]
+)
+def test_backoff_ceiling_doubles_with_each_attempt(attempt: int, ceiling: float) -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=30.0)
+    assert policy.backoff(attempt, _ExtremesRng(upper=True)) == ceiling
+    assert policy.backoff(attempt, _ExtremesRng(upper=False)) == ceiling / 2
+
+
+def test_backoff_is_capped_at_backoff_max() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=3.0)
+    assert policy.backoff(10, _ExtremesRng(upper=True)) == 3.0
+
+
+def test_backoff_jitter_stays_within_half_to_full_ceiling_and_varies() -> None:
+    policy = RetryPolicy(backoff_base=1.0, backoff_max=30.0)
+    rng = random.Random(42)
+    delays = [policy.backoff(3, rng) for _ in range(200)]
+    assert all(2.0 <= d <= 4.0 for d in delays)
+    assert len(set(delays)) > 100  # jittered, not a constant
+
+
+def test_backoff_treats_attempt_zero_like_the_first() -> None:
+    policy = RetryPolicy(backoff_base=0.5)
+    assert policy.backoff(0, _ExtremesRng(upper=True)) == 0.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="BUG: backoff computes base * 2**(attempt-1) before capping; attempt > ~1025 overflows float",
+)
+def test_backoff_stays_capped_for_a_huge_attempt_number() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=30.0)
+    assert policy.backoff(1100, _ExtremesRng(upper=True)) == 30.0
+
+
+# --- delay ---------------------------------------------------------------------------------------
+
+
+def test_delay_uses_the_servers_retry_after_over_backoff() -> None:
+    policy = RetryPolicy(backoff_base=100.0)
+    assert policy.delay(5, 2.5, random.Random(0)) == 2.5
+
+
+def test_delay_honours_a_retry_after_of_zero() -> None:
+    policy = RetryPolicy(backoff_base=100.0)
+    assert policy.delay(1, 0.0, random.Random(0)) == 0.0
+
+
+def test_delay_clamps_a_long_retry_after_to_retry_after_max() -> None:
+    policy = RetryPolicy(retry_after_max=60.0)
+    assert policy.delay(1, 86_400.0, random.Random(0)) == 60.0
+
+
+def test_delay_without_retry_after_is_the_backoff() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=30.0)
+    assert policy.delay(3, None, _ExtremesRng(upper=True)) == 2.0
+
+
+# --- parse_retry_after -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("5", 5.0), (" 7 ", 7.0), ("0", 0.0), ("1.5", 1.5), ("120", 120.0)]
+)
+def test_delta_seconds_are_read_as_seconds(value: str, seconds: float) -> None:
+    assert parse_retry_after(value) == seconds
+
+
+def test_negative_seconds_read_as_zero() -> None:
+    assert parse_retry_after("-30") == 0.0
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity"])
+def test_nan_and_infinite_seconds_are_ignored(value: str) -> None:
+    assert parse_retry_after(value) is None
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "soon", "5 seconds", "0x10", "Wed, 99 Foo"])
+def test_absent_or_garbage_values_are_none(value: str | None) -> None:
+    assert parse_retry_after(value) is None
+
+
+def test_http_date_reads_as_seconds_from_now() -> None:
+    later = "Wed, 25 Nov 2026 01:00:42 GMT"
+    assert parse_retry_after(later, now=NOW) == 42.0
+
+
+def test_http_date_in_the_past_reads_as_zero() -> None:
+    earlier = "Wed, 25 Nov 2026 00:59:00 GMT"
+    assert parse_retry_after(earlier, now=NOW) == 0.0
+
+
+def test_http_date_without_zone_is_taken_as_utc() -> None:
+    # "-0000" is RFC 2822's "zone unknown"; parsedate_to_datetime returns a naive datetime.
+    naive = "Wed, 25 Nov 2026 01:01:00 -0000"
+    assert parse_retry_after(naive, now=NOW) == 60.0
+
+
+def test_http_date_uses_the_wall_clock_when_no_now_is_given() -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    seconds = parse_retry_after(soon)
+    assert seconds is not None
+    assert 3000 < seconds <= 3600
