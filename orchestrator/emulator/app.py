@@ -20,6 +20,7 @@ from orchestrator.emulator.journal import NO_ANSWER, JournalEntry, RequestKind
 from orchestrator.emulator.paging import SKIPTOKEN
 from orchestrator.emulator.routes import Route, RouteKind, resolve
 from orchestrator.emulator.state import EmulatorState
+from orchestrator.emulator.stats import add_stats_routes
 
 MAX_BODY_BYTES = 1024 * 1024
 _WWW_AUTHENTICATE = (
@@ -212,5 +213,6 @@ class _Pipeline:
 def build_app(state: EmulatorState) -> web.Application:
     """The emulator as an aiohttp application serving ``state``."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    add_stats_routes(app, state)  # before the catch-all: statistics are not ARM calls
     app.router.add_route("*", "/{tail:.*}", _Pipeline(state).handle)
     return app
