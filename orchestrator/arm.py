@@ -200,7 +200,7 @@ class ArmClient:
                 _log.info("token_refreshed", method=method, path=_path(url))
                 continue
             if status == 429:
-                self._on_throttled(limiter, kind, response)
+                self._on_throttled(limiter, kind, response, attempt)
             if not self._policy.is_retryable(status) or attempt >= max_attempts:
                 return response
             delay_hint = parse_retry_after(response.header("Retry-After"))
@@ -221,7 +221,11 @@ class ArmClient:
             async with self._session.request(
                 method, url, json=body, headers=headers, allow_redirects=False
             ) as resp:
-                raw = await resp.content.read(MAX_BODY_BYTES + 1)
+                raw = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    raw += chunk
+                    if len(raw) > MAX_BODY_BYTES:
+                        break  # read no further: the answer is refused anyway
                 status, resp_headers = resp.status, CIMultiDictProxy(CIMultiDict(resp.headers))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ArmTransportError(f"{method} {_path(url)}: {type(exc).__name__}: {exc}") from exc
@@ -229,14 +233,14 @@ class ArmClient:
             raise ArmResponseError(
                 f"{method} {_path(url)}: answer larger than {MAX_BODY_BYTES} bytes"
             )
-        return ArmResponse(status, resp_headers, _parse_body(raw, status, method, url))
+        return ArmResponse(status, resp_headers, _parse_body(bytes(raw), status, method, url))
 
     def _on_throttled(
-        self, limiter: SlidingWindowLimiter, kind: CallKind, response: ArmResponse
+        self, limiter: SlidingWindowLimiter, kind: CallKind, response: ArmResponse, attempt: int
     ) -> None:
         self.counters.throttled += 1
         retry_after = parse_retry_after(response.header("Retry-After"))
-        pause = self._policy.delay(1, retry_after, self._rng)
+        pause = self._policy.delay(attempt, retry_after, self._rng)
         limiter.pause(pause)
         _log.warning("throttled", kind=str(kind), retry_after=retry_after, pause_s=round(pause, 3))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, Literal, TextIO
 
 import structlog
@@ -25,13 +25,22 @@ _REDACTED: Final = "[redacted]"
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: blank credential-bearing keys and bearer tokens inside strings."""
+    """structlog processor: blank credential-bearing keys and bearer tokens, at any depth."""
     for key, value in event.items():
-        if key.lower() in _SECRET_KEYS:
-            event[key] = _REDACTED
-        elif isinstance(value, str) and "earer" in value:
-            event[key] = _BEARER.sub(f"Bearer {_REDACTED}", value)
+        event[key] = _scrub(key, value)
     return event
+
+
+def _scrub(key: object, value: Any) -> Any:
+    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
+        return _REDACTED
+    if isinstance(value, str):
+        return _BEARER.sub(f"Bearer {_REDACTED}", value)
+    if isinstance(value, Mapping):
+        return {k: _scrub(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(None, item) for item in value]
+    return value
 
 
 def default_format(stream: TextIO) -> LogFormat:

@@ -14,6 +14,7 @@ import bisect
 import contextlib
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -21,7 +22,7 @@ from typing import Final
 import structlog
 
 from orchestrator.arm import ArmClient
-from orchestrator.errors import ArmError
+from orchestrator.errors import ArmError, AuthenticationError
 from orchestrator.lro import PollStrategy, PollVerdict, Verdict
 
 DEFAULT_CONCURRENCY: Final = 128
@@ -59,7 +60,7 @@ class DurationModel:
         longer = len(durations) - first_longer
         if len(durations) < MIN_SAMPLES or longer == 0:
             return None
-        index = first_longer + min(longer - 1, int(TARGET_QUANTILE * longer))
+        index = first_longer + max(math.ceil(TARGET_QUANTILE * longer) - 1, 0)
         return max(durations[index] - elapsed, 0.0)
 
     def chance_done(self, elapsed: float) -> float:
@@ -202,6 +203,11 @@ class Poller:
             )
         except ArmError as exc:
             return PollVerdict(Verdict.UNREADABLE, error=exc)
+        except AuthenticationError as exc:
+            # A token refresh failing mid-run must not lose the operation: read it again later.
+            return PollVerdict(
+                Verdict.UNREADABLE, error=ArmError("authentication_failed", str(exc))
+            )
         return op.strategy.interpret(response)
 
     def _after_read(self, op: TrackedOperation, verdict: PollVerdict) -> None:

@@ -35,7 +35,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Capped exponential backoff with full jitter for the retry after try number ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** max(attempt - 1, 0))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(max(attempt - 1, 0), 64))
         return rng.uniform(ceiling / 2, ceiling)
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:

@@ -443,10 +443,6 @@ async def test_a_call_after_a_429_waits_out_the_pause(
         await blocked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _on_throttled always uses policy.delay(1, …), so repeated 429s without Retry-After never back off beyond the first step",
-)
 async def test_repeated_429s_without_retry_after_back_off_exponentially(
     session: aiohttp.ClientSession, arm: aioresponses
 ) -> None:
@@ -584,11 +580,6 @@ class _TwoChunkSession:
         return _TwoChunkResponse(self._body[:half], self._body[half:])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArmResponseError,
-    reason="BUG: _exchange reads the body with one content.read(MAX_BODY_BYTES + 1), which returns only what is buffered; a body arriving in several reads is cut short and fails as 'not JSON'",
-)
 async def test_a_body_arriving_in_several_network_reads_is_read_whole() -> None:
     page = {"value": [{"id": f"m{i}", "name": "x" * 100} for i in range(50)]}
     body = json.dumps(page).encode()

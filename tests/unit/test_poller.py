@@ -174,10 +174,6 @@ def test_the_model_gives_no_estimate_once_past_every_known_duration() -> None:
     assert model_of([10.0] * MIN_SAMPLES).remaining(10.0) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: remaining() indexes first_longer + int(0.9 * longer), one rank past the 90th percentile when 0.9 * longer is whole",
-)
 def test_the_model_aims_at_the_ninetieth_percentile() -> None:
     # Of ten operations taking 1..10 s, nine (90 %) are done after 9 s.
     assert model_of([float(d) for d in range(1, 11)]).remaining(0.0) == 9.0
@@ -458,11 +454,6 @@ def test_run_returns_once_closed_and_the_last_operation_ends() -> None:
     assert len(done.verdicts) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="BUG: _read catches only ArmError; any other error (e.g. AuthenticationError from a token refresh) kills the poll task and the operation is never read again nor ended",
-)
 def test_an_unexpected_error_in_a_read_never_leaves_the_operation_untracked() -> None:
     url = f"{BASE}/a"
     client = FakeClient(
