@@ -26,7 +26,9 @@ from orchestrator.report import (
     ExitCode,
     Outcome,
     Report,
+    ReportError,
     Totals,
+    load_report,
     write_report,
 )
 
@@ -129,6 +131,7 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     try:
         loaded = load_config(args.config)
         _check_report_path(args.report)
+        resume = _load_resume(getattr(args, "resume", None))
     except ConfigError as exc:
         code = _refuse(exc)
         if args.report and Path(args.report).parent.is_dir():
@@ -137,7 +140,7 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     from orchestrator.runner import execute, write_summary  # the network stack loads only for runs
 
     try:
-        report = asyncio.run(execute(loaded, command))
+        report = asyncio.run(execute(loaded, command, resume=resume))
     except LockHeldError as exc:
         _log.error("lock_held", lock_file=exc.path)
         sys.stderr.write(f"asr-autoupdate: {exc}; nothing was done\n")
@@ -148,6 +151,15 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         write_summary(report, sys.stderr)
     return report.exit_code
+
+
+def _load_resume(path: str | None) -> Report | None:
+    if path is None:
+        return None
+    try:
+        return load_report(path)
+    except ReportError as exc:
+        raise ConfigError(path, "--resume", str(exc)) from exc
 
 
 def _check_report_path(path: str | None) -> None:

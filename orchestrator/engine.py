@@ -10,7 +10,8 @@ failure never stops the others.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -20,11 +21,12 @@ import structlog
 from orchestrator.arm import ArmClient, http_error
 from orchestrator.asr import Change, Refuse, Skip, decide, parse_mapping
 from orchestrator.errors import ArmError, ArmResponseError
-from orchestrator.lro import PollVerdict, Verdict, strategy_for
+from orchestrator.lro import PollVerdict, ResumedPolling, Verdict, strategy_for
 from orchestrator.poller import Poller, TrackedOperation
 from orchestrator.progress import Progress
 from orchestrator.records import MappingWork, Stage, VaultWork
 from orchestrator.report import ErrorInfo, MappingResult, VaultStatus
+from orchestrator.resume import ResumedOperation, ResumePoint
 from orchestrator.retry import parse_retry_after
 
 LIST_WORKERS: Final = 64  # vaults listed at once; the get limiter is the real gate
@@ -47,7 +49,13 @@ class Engine:
     """Runs one plan or apply over a list of vault targets, recording every outcome in place."""
 
     def __init__(
-        self, client: ArmClient, poller: Poller, options: EngineOptions, progress: Progress
+        self,
+        client: ArmClient,
+        poller: Poller,
+        options: EngineOptions,
+        progress: Progress,
+        *,
+        resume: Sequence[ResumePoint] = (),
     ) -> None:
         self._client = client
         self._poller = poller
@@ -55,6 +63,8 @@ class Engine:
         self._progress = progress
         self._patches: asyncio.Queue[MappingWork | None] = asyncio.Queue()
         self._stop_patching = asyncio.Event()  # set on interrupt: send no further PATCH
+        self._resume = resume
+        self._resumed: dict[str, ResumedOperation] = {}  # lower-cased mapping id -> its operation
 
     def stop_patching(self) -> None:
         """Send no further PATCH (an interrupt); what is running keeps being tracked."""
@@ -65,6 +75,7 @@ class Engine:
         pending = iter(vaults)
         async with asyncio.TaskGroup() as group:
             poller = group.create_task(self._poller.run())
+            self._track_resumed()
             patchers = [
                 group.create_task(self._patch_worker()) for _ in range(self._patch_worker_count())
             ]
@@ -120,6 +131,11 @@ class Engine:
         if vault.has_mapping(snapshot.id):
             return None  # a page repeated a mapping: it is one mapping, reported once
         work = MappingWork.listed(snapshot, vault)
+        vault.add(work)
+        resumed = self._resumed.get(snapshot.id.lower())
+        if resumed is not None:
+            self._adopt(resumed, work)
+            return work
         decision = decide(snapshot, vault.target.desired)
         if isinstance(decision, Skip):
             work.finish(MappingResult.SKIPPED, skip_reason=decision.reason)
@@ -132,7 +148,6 @@ class Engine:
             work.queue(decision.body)
         else:
             work.finish(MappingResult.WOULD_CHANGE)
-        vault.add(work)
         return work
 
     async def _patch_worker(self) -> None:
@@ -187,6 +202,49 @@ class Engine:
         )
         work.run(op)
         self._poller.track(op)
+
+    def _track_resumed(self) -> None:
+        """Track the operations an earlier run left running, before anything else is sent."""
+        now = asyncio.get_running_loop().time()
+        for point in self._resume:
+            resumed = ResumedOperation(point)
+            self._resumed[point.mapping_id.lower()] = resumed
+            try:
+                self._client.check_origin(point.url)
+            except ArmError as exc:
+                resumed.verdict = PollVerdict(Verdict.FAILED, error=exc)
+                continue
+            elapsed = (_utcnow() - point.started_at).total_seconds() if point.started_at else 0.0
+            resumed.operation = TrackedOperation(
+                strategy=ResumedPolling(point.url),
+                subscription_id=point.subscription_id,
+                log_context={"vault": point.vault_name, "subscription_id": point.subscription_id},
+                started=now - max(elapsed, 0.0),
+                not_before=now,
+                on_done=functools.partial(self._resumed_done, resumed),
+                polls=point.polls,
+            )
+            self._poller.track(resumed.operation)
+        if self._resume:
+            _log.info("operations_resumed", count=len(self._resume))
+
+    def _resumed_done(
+        self, resumed: ResumedOperation, _: TrackedOperation, verdict: PollVerdict
+    ) -> None:
+        resumed.verdict = verdict
+        if resumed.work is not None:
+            self._operation_done(resumed.work, verdict)
+
+    def _adopt(self, resumed: ResumedOperation, work: MappingWork) -> None:
+        """A listed mapping whose operation was resumed takes that operation's result: no PATCH."""
+        work.started_at = resumed.point.started_at
+        work.operation_url = resumed.point.url
+        if resumed.operation is not None:
+            work.run(resumed.operation)
+        if resumed.verdict is not None:
+            self._operation_done(work, resumed.verdict)
+        else:
+            resumed.work = work
 
     def _operation_done(self, work: MappingWork, verdict: PollVerdict) -> None:
         error = (

@@ -129,3 +129,24 @@ def _timestamp(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumedPolling:
+    """A status URL read back from an earlier report, whose kind the report does not record.
+
+    An answer that carries a ``status`` string reads as ``Azure-AsyncOperation``; anything else
+    as ``Location``.
+    """
+
+    url: str
+
+    def interpret(self, response: ArmResponse) -> PollVerdict:
+        body = response.body
+        if (
+            response.status == 200
+            and isinstance(body, dict)
+            and isinstance(body.get("status"), str)
+        ):
+            return AsyncOperationPolling(self.url).interpret(response)
+        return LocationPolling(self.url).interpret(response)

@@ -44,6 +44,7 @@ from orchestrator.report import (
     flags_from_vaults,
     outcome_for,
 )
+from orchestrator.resume import ResumePoint, resume_points
 from orchestrator.targets import merge_targets
 
 INTERRUPT_GRACE_SECONDS: Final = 3.0
@@ -68,11 +69,18 @@ class RunState:
     calls: Calls = field(default_factory=lambda: Calls(get=0, set=0, throttled=0, retried=0))
     ending: Ending | None = None
     unauthenticated: bool = False
+    resume: list[ResumePoint] = field(default_factory=list)
 
 
-async def execute(loaded: LoadedConfig, command: Command) -> Report:
-    """Run ``command`` (plan or apply) for ``loaded``; never raises for what a report can say."""
+async def execute(
+    loaded: LoadedConfig, command: Command, *, resume: Report | None = None
+) -> Report:
+    """Run ``command`` (plan or apply) for ``loaded``; never raises for what a report can say.
+
+    ``resume``: an earlier report whose running operations are tracked again first.
+    """
     state = RunState(command=command, config=loaded.config)
+    state.resume = resume_points(resume) if resume is not None else []
     structlog.contextvars.bind_contextvars(run_id=state.run_id)
     _log.info(
         "run_started",
@@ -177,6 +185,7 @@ async def _run_engine(state: RunState, client: ArmClient, engine_ref: list[Engin
                 Poller(client),
                 EngineOptions(apply=state.command is Command.APPLY),
                 Progress(len(state.vaults)),
+                resume=state.resume,
             )
             engine_ref.append(engine)
             if state.ending is Ending.INTERRUPT:
