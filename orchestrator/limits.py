@@ -139,6 +139,8 @@ class SlidingWindowLimiter:
     def __init__(
         self, calls: int, per_seconds: float, *, name: str, margin: float | None = None
     ) -> None:
+        if not (math.isfinite(per_seconds) and per_seconds > 0):
+            raise ValueError(f"per_seconds must be a positive number, not {per_seconds!r}")
         if margin is None:
             margin = default_margin(per_seconds)
         if not (math.isfinite(margin) and margin >= 0):

@@ -140,6 +140,11 @@ def test_margin_must_not_be_negative() -> None:
         SlidingWindowLimiter(1, 1.0, name="x", margin=-0.1)
 
 
+def test_a_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="per_seconds"):
+        SlidingWindowLimiter(1, -60.0, name="x")
+
+
 async def acquire_at(limiter: SlidingWindowLimiter, at: float, priority: float = 0.0) -> float:
     """Wait until loop time `at`, acquire, and return the start time."""
     loop = asyncio.get_running_loop()
