@@ -116,12 +116,13 @@ class Engine:
     async def _read_mappings(self, vault: VaultWork) -> None:
         target = vault.target
         url = self._client.url(f"{target.vault.arm_id}/replicationProtectionContainerMappings")
+        changes = 0
         async for page in self._client.pages(url, subscription_id=target.vault.subscription_id):
             for raw in page:
                 work = self._decide(vault, raw)
                 if work is not None and work.stage is Stage.QUEUED:
-                    self._patches.put_nowait(work)
-        changes = sum(1 for m in vault.mappings if m.stage is Stage.QUEUED)
+                    changes += 1
+                    self._patches.put_nowait(work)  # PATCHed while the rest is still listed
         _log.info("vault_listed", mappings=len(vault.mappings), to_change=changes)
 
     def _decide(self, vault: VaultWork, raw: object) -> MappingWork | None:
