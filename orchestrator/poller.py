@@ -10,11 +10,9 @@ A failed status *read* never fails the operation: it is read again later.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import heapq
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,6 +20,7 @@ from typing import Final
 import structlog
 
 from orchestrator.arm import ArmClient
+from orchestrator.durations import MIN_SAMPLES, DurationModel
 from orchestrator.errors import ArmError, AuthenticationError
 from orchestrator.lro import PollStrategy, PollVerdict, Verdict
 
@@ -29,45 +28,9 @@ DEFAULT_CONCURRENCY: Final = 128
 DEFAULT_RETRY_AFTER: Final = 5.0  # when the server gave none
 MAX_POLL_INTERVAL: Final = 120.0  # an operation running long is still read at least this often
 LONG_RUNNING_FACTOR: Final = 0.25  # past every known duration, wait this share of the elapsed time
-TARGET_QUANTILE: Final = 0.9  # poll when this share of similar operations would be done
-MIN_SAMPLES: Final = 5  # durations needed before the model is trusted
-MAX_SAMPLES: Final = 2_000
+SCOUTS: Final = 8  # operations read at every Retry-After while the model knows too little
 
 _log = structlog.get_logger("orchestrator.poller")
-
-
-class DurationModel:
-    """What the run has learned about how long operations take, from those already finished."""
-
-    __slots__ = ("_sorted",)
-
-    def __init__(self) -> None:
-        self._sorted: list[float] = []  # finished operations' durations, ascending
-
-    def __repr__(self) -> str:
-        return f"<DurationModel samples={len(self._sorted)}>"
-
-    def observe(self, duration: float) -> None:
-        if len(self._sorted) >= MAX_SAMPLES:
-            # Forget a sample at random-ish position so the model follows a drifting service.
-            del self._sorted[len(self._sorted) // 2]
-        bisect.insort(self._sorted, duration)
-
-    def remaining(self, elapsed: float) -> float | None:
-        """Seconds until TARGET_QUANTILE of operations like this one (running ``elapsed``) are done."""
-        durations = self._sorted
-        first_longer = bisect.bisect_right(durations, elapsed)
-        longer = len(durations) - first_longer
-        if len(durations) < MIN_SAMPLES or longer == 0:
-            return None
-        index = first_longer + max(math.ceil(TARGET_QUANTILE * longer) - 1, 0)
-        return max(durations[index] - elapsed, 0.0)
-
-    def chance_done(self, elapsed: float) -> float:
-        """Share of known operations that took at most ``elapsed`` (0.5 while nothing is known)."""
-        if not self._sorted:
-            return 0.5
-        return bisect.bisect_right(self._sorted, elapsed) / len(self._sorted)
 
 
 @dataclass(slots=True, eq=False)
@@ -83,6 +46,9 @@ class TrackedOperation:
     polls: int = 0
     last_verdict: PollVerdict | None = field(default=None, repr=False)
     failed_reads: int = 0
+    scout: bool = False  # read at every Retry-After to teach the model, while it knows too little
+    seen_running: float = 0.0  # the longest it was seen still running, seconds after `started`
+    held: bool = False  # its read was put off once already for want of an estimate
 
 
 class Poller:
@@ -95,6 +61,7 @@ class Poller:
         "_inflight",
         "_loop_time",
         "_model",
+        "_scouts",
         "_seq",
         "_slots",
         "_tasks",
@@ -119,6 +86,7 @@ class Poller:
         self._slots = asyncio.Semaphore(concurrency)  # polls in flight at once
         self._wake = asyncio.Event()  # set when an earlier due time arrives or on close
         self._closed = False
+        self._scouts = 0  # operations made scouts so far
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.tracked = 0
@@ -137,7 +105,10 @@ class Poller:
     def track(self, op: TrackedOperation) -> None:
         """Start tracking ``op``; its ``on_done`` is called once, with the final verdict."""
         self.tracked += 1
-        self._schedule(op, self._first_due(op))
+        if self._model.finished < MIN_SAMPLES and self._scouts < SCOUTS:
+            op.scout = True
+            self._scouts += 1
+        self._schedule(op, op.not_before)
 
     def close(self) -> None:
         """No more operations will be tracked; ``run()`` ends when the last one finishes."""
@@ -155,6 +126,10 @@ class Poller:
                         await asyncio.wait_for(self._wake.wait(), delay)
                     continue
                 _, _, op = heapq.heappop(self._heap)
+                hold = self._hold(op, self._now())
+                if hold > 0:
+                    self._schedule(op, self._now() + hold)  # what the model learned says: later
+                    continue
                 await self._slots.acquire()
                 self._spawn(op)
         finally:
@@ -174,9 +149,22 @@ class Poller:
         if self._heap[0][2] is op:
             self._wake.set()
 
-    def _first_due(self, op: TrackedOperation) -> float:
-        remaining = self._model.remaining(0.0)
-        return max(op.not_before, op.started + (remaining or 0.0))
+    def _hold(self, op: TrackedOperation, now: float) -> float:
+        """How much longer to put off a read that is due now (0: read it now).
+
+        Aim where the model says operations that ran this long are likely done. While it cannot
+        say, scouts are read at once (their answers teach it); any other operation waits once,
+        as long again as it has run, for the scouts' lesson — then is read anyway.
+        """
+        if op.last_verdict is not None and op.last_verdict.verdict is Verdict.UNREADABLE:
+            return 0.0  # its backoff is already in not_before
+        remaining = self._model.remaining(op.seen_running)
+        if remaining is not None:
+            return max(op.started + op.seen_running + remaining - now, 0.0)
+        if op.scout or op.held:
+            return 0.0
+        op.held = True
+        return min(now - op.started, MAX_POLL_INTERVAL)
 
     def _spawn(self, op: TrackedOperation) -> None:
         self._inflight += 1
@@ -213,33 +201,27 @@ class Poller:
     def _after_read(self, op: TrackedOperation, verdict: PollVerdict) -> None:
         op.last_verdict = verdict
         now = self._now()
+        elapsed = now - op.started
         if verdict.verdict in (Verdict.SUCCEEDED, Verdict.FAILED):
             self._model.observe(
-                verdict.duration if verdict.duration is not None else now - op.started
+                verdict.duration if verdict.duration is not None else elapsed, op=op
             )
             self.finished += 1
             self._wake.set()  # run() may be waiting for the last one to end
             op.on_done(op, verdict)
             return
+        retry_after = (
+            verdict.retry_after if verdict.retry_after is not None else DEFAULT_RETRY_AFTER
+        )
         if verdict.verdict is Verdict.UNREADABLE:
             op.failed_reads += 1
             _log.info("status_read_failed", error=str(verdict.error), failed_reads=op.failed_reads)
-        op.not_before = now + (
-            verdict.retry_after if verdict.retry_after is not None else DEFAULT_RETRY_AFTER
-        )
-        self._schedule(op, max(op.not_before, now + self._extra_wait(op, now)))
-
-    def _extra_wait(self, op: TrackedOperation, now: float) -> float:
-        elapsed = now - op.started
-        if op.last_verdict is not None and op.last_verdict.verdict is Verdict.UNREADABLE:
-            return min(2.0 ** min(op.failed_reads, 7), MAX_POLL_INTERVAL)
-        remaining = self._model.remaining(elapsed)
-        if remaining is not None:
-            return remaining
-        return min(elapsed * LONG_RUNNING_FACTOR, MAX_POLL_INTERVAL)
-
-    def abandon(self) -> list[TrackedOperation]:
-        """Stop tracking: the operations still running, for the report (deadline or interrupt)."""
-        left = [op for _, _, op in self._heap]
-        self._heap.clear()
-        return left
+            backoff = min(2.0 ** min(op.failed_reads, 7), MAX_POLL_INTERVAL)
+        else:
+            op.seen_running = elapsed
+            op.held = False
+            self._model.observe_running(op, elapsed)
+            # Past every known duration, read less and less often, but at least every 2 minutes.
+            backoff = min(elapsed * LONG_RUNNING_FACTOR, MAX_POLL_INTERVAL)
+        op.not_before = now + retry_after
+        self._schedule(op, now + max(retry_after, backoff))

@@ -18,6 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
 
 from orchestrator.arm import ArmResponse
+from orchestrator.durations import MIN_SAMPLES, DurationModel
 from orchestrator.errors import ArmTransportError, AuthenticationError
 from orchestrator.lro import (
     AsyncOperationPolling,
@@ -26,13 +27,7 @@ from orchestrator.lro import (
     PollVerdict,
     Verdict,
 )
-from orchestrator.poller import (
-    DEFAULT_RETRY_AFTER,
-    MIN_SAMPLES,
-    DurationModel,
-    Poller,
-    TrackedOperation,
-)
+from orchestrator.poller import DEFAULT_RETRY_AFTER, Poller, TrackedOperation
 
 T = TypeVar("T")
 SUB = "11111111-1111-1111-1111-111111111111"
