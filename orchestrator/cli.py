@@ -16,7 +16,7 @@ from typing import Final, TextIO
 
 import structlog
 
-from orchestrator import __version__
+from orchestrator import __version__, display
 from orchestrator.config import LoadedConfig, load_config
 from orchestrator.errors import ConfigError, LockHeldError
 from orchestrator.logs import configure_logging
@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(_emulator_argv(args))
     if args.command == "schema":
         return _print_schema(args.what, sys.stdout)
-    configure_logging(fmt=args.log_format, level=args.log_level)
+    # Logs follow sys.stderr, so a live progress display can print them above itself.
+    configure_logging(fmt=args.log_format, level=args.log_level, stream=display.log_stream())
     if args.command == "validate":
         return _validate(args.config, sys.stdout)
     return _run(Command(args.command), args)
@@ -137,10 +138,17 @@ def _run(command: Command, args: argparse.Namespace) -> int:
         if args.report and Path(args.report).parent.is_dir():
             write_report(_invalid_report(command), args.report, stdout=sys.stdout)
         return code
-    from orchestrator.runner import execute, write_summary  # the network stack loads only for runs
+    from orchestrator.runner import execute  # the network stack loads only for runs
 
+    terminal = sys.stderr.isatty()
+    console = display.stderr_console() if terminal else None
+    watch = (
+        display.live_progress(command, console)
+        if console is not None and not args.no_progress
+        else None
+    )
     try:
-        report = asyncio.run(execute(loaded, command, resume=resume))
+        report = asyncio.run(execute(loaded, command, resume=resume, watch=watch))
     except LockHeldError as exc:
         _log.error("lock_held", lock_file=exc.path)
         sys.stderr.write(f"asr-autoupdate: {exc}; nothing was done\n")
@@ -148,8 +156,8 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _refuse(exc)
     write_report(report, args.report, stdout=sys.stdout)
-    if sys.stderr.isatty():
-        write_summary(report, sys.stderr)
+    if console is not None:
+        display.print_outcome(report, loaded.config, console)
     return report.exit_code
 
 
@@ -202,7 +210,7 @@ def _print_schema(what: str, out: TextIO) -> int:
 
         schema = Config.model_json_schema()
     else:
-        schema = Report.model_json_schema(by_alias=True)
+        schema = Report.model_json_schema(mode="serialization", by_alias=True)
     schema = {"$schema": SCHEMA_DIALECT, **schema}
     out.write(json.dumps(schema, indent=2) + "\n")
     return int(ExitCode.SUCCEEDED)

@@ -13,10 +13,11 @@ import os
 import signal
 import time
 import uuid
-from contextlib import AsyncExitStack, ExitStack
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, TextIO
+from typing import Final
 
 import aiohttp
 import structlog
@@ -30,7 +31,7 @@ from orchestrator.errors import AuthenticationError
 from orchestrator.limits import LimiterRegistry, LimitSpec
 from orchestrator.lock import RunLock
 from orchestrator.poller import Poller
-from orchestrator.progress import Progress
+from orchestrator.progress import Phase, Progress
 from orchestrator.records import Ending, VaultWork
 from orchestrator.report import (
     Calls,
@@ -54,6 +55,9 @@ MAX_CONNECTIONS: Final = 256
 
 _log = structlog.get_logger("orchestrator.runner")
 
+# Shows a run's progress while the block it wraps runs (the CLI's live display on a terminal).
+Watch = Callable[[Progress], AbstractAsyncContextManager[object]]
+
 
 @dataclass(slots=True)
 class RunState:
@@ -70,14 +74,20 @@ class RunState:
     ending: Ending | None = None
     unauthenticated: bool = False
     resume: list[ResumePoint] = field(default_factory=list)
+    progress: Progress = field(default_factory=Progress)
 
 
 async def execute(
-    loaded: LoadedConfig, command: Command, *, resume: Report | None = None
+    loaded: LoadedConfig,
+    command: Command,
+    *,
+    resume: Report | None = None,
+    watch: Watch | None = None,
 ) -> Report:
     """Run ``command`` (plan or apply) for ``loaded``; never raises for what a report can say.
 
     ``resume``: an earlier report whose running operations are tracked again first.
+    ``watch``: shows the run's progress while it works (entered after the lock is taken).
     """
     state = RunState(command=command, config=loaded.config)
     state.resume = resume_points(resume) if resume is not None else []
@@ -93,7 +103,9 @@ async def execute(
     with ExitStack() as locks:
         if loaded.config.lock_file:
             locks.enter_context(RunLock(loaded.config.lock_file))
-        await _run_interruptibly(state)
+        async with watch(state.progress) if watch is not None else nullcontext():
+            await _run_interruptibly(state)
+            state.progress.begin(Phase.FINISHED if state.ending is None else Phase.STOPPED)
     report = build_report(state)
     _log.info(
         "run_finished",
@@ -116,6 +128,7 @@ async def _run_interruptibly(state: RunState) -> None:
             return
         _log.warning("interrupted", signal=signum.name, grace_s=INTERRUPT_GRACE_SECONDS)
         state.ending = Ending.INTERRUPT
+        state.progress.begin(Phase.STOPPING)
         for engine in engine_ref:
             engine.stop_patching()
         loop.call_later(INTERRUPT_GRACE_SECONDS, work.cancel)
@@ -147,6 +160,7 @@ async def _run(state: RunState, engine_ref: list[Engine]) -> None:
         )
         tokens = TokenProvider(credential, config.token_scope, credential_name=credential_kind)
         stack.push_async_callback(tokens.close)
+        state.progress.begin(Phase.AUTHENTICATING)
         try:
             await tokens.token()
         except AuthenticationError as exc:
@@ -154,8 +168,10 @@ async def _run(state: RunState, engine_ref: list[Engine]) -> None:
             _log.error("authentication_failed", credential=exc.credential, detail=exc.detail)
             return
         session = await stack.enter_async_context(_session())
+        limiters = _limiters(config)
+        state.progress.watch_limits(limiters)
         client = ArmClient(
-            session, tokens, _limiters(config), endpoint=endpoint, api_version=config.api_version
+            session, tokens, limiters, endpoint=endpoint, api_version=config.api_version
         )
         try:
             await _run_engine(state, client, engine_ref)
@@ -177,14 +193,17 @@ async def _run_engine(state: RunState, client: ArmClient, engine_ref: list[Engin
             targets = config.vault_targets()
             found = config.subscription_targets()
             if found is not None:
+                state.progress.begin(Phase.DISCOVERING)
                 discovered, state.subscriptions = await discover(client, found)
                 targets = merge_targets(targets, discovered, config.default_desired())
             state.vaults = [VaultWork(target) for target in targets]
+            state.progress.vaults_total = len(state.vaults)
+            state.progress.begin(Phase.RUNNING)
             engine = Engine(
                 client,
                 Poller(client),
                 EngineOptions(apply=state.command is Command.APPLY),
-                Progress(len(state.vaults)),
+                state.progress,
                 resume=state.resume,
             )
             engine_ref.append(engine)
@@ -258,16 +277,4 @@ def build_report(state: RunState) -> Report:
         calls=state.calls,
         vaults=vaults,
         subscriptions=state.subscriptions,
-    )
-
-
-def write_summary(report: Report, stream: TextIO) -> None:
-    """A few readable lines about the run, for a person at a terminal."""
-    totals = report.totals
-    stream.write(
-        f"{report.command} {report.outcome} (exit {report.exit_code}) in {report.duration_s:.1f}s: "
-        f"{totals.vaults} vaults ({totals.vaults_failed} failed), {totals.mappings} mappings: "
-        f"{totals.succeeded} succeeded, {totals.failed} failed, {totals.skipped} skipped, "
-        f"{totals.timed_out} timed out, {totals.not_started} not started, "
-        f"{totals.would_change} would change\n"
     )

@@ -91,6 +91,10 @@ class FleetSpec(_Strict):
     lro_headers: Literal["both", "azure_async_operation", "location"] = "both"
     sync_patch_rate: Rate = Field(default=0.0, ge=0, le=1)  # share of PATCHes answered 200 at once
     token_lifetime_seconds: int = Field(default=3_600, ge=1, le=86_400)
+    # Subscriptions, by number (1 is the first, as in the vault names `vault-s1-…`), that are
+    # listed by GET /subscriptions but where the identity holds no role: every ARM call under
+    # them answers 403 AuthorizationFailed.
+    forbidden_subscriptions: tuple[int, ...] = ()
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Self:
@@ -98,4 +102,10 @@ class FleetSpec(_Strict):
         _ordered_pair(self.operation_seconds, "operation_seconds")
         if self.mappings_per_vault[0] < 0 or self.operation_seconds[0] < 0:
             raise ValueError("ranges must not be negative")
+        for number in self.forbidden_subscriptions:
+            if not 1 <= number <= self.subscriptions:
+                raise ValueError(
+                    f"forbidden_subscriptions: {number} is not a subscription number "
+                    f"(1 to {self.subscriptions})"
+                )
         return self

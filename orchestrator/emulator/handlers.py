@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from orchestrator.emulator.access import AUTHORIZATION_FAILED, authorization_failed
 from orchestrator.emulator.fleet import MappingRecord
 from orchestrator.emulator.journal import RequestKind
 from orchestrator.emulator.operations import (
@@ -265,6 +266,11 @@ def handle(state: EmulatorState, call: Call, kind: RequestKind) -> Reply:
     """Answer an ARM request that passed auth, limits and faults."""
     if call.route.kind is RouteKind.UNKNOWN:
         return error_reply(404, "InvalidResourceType", f"No resource type matches '{call.path}'.")
+    if call.route.subscription_id in state.forbidden_subscriptions:
+        message = authorization_failed(
+            state.identity_client_id, call.route.kind, kind is RequestKind.SET, call.path
+        )
+        return error_reply(403, AUTHORIZATION_FAILED, message)
     handler = HANDLERS.get((call.route.kind, kind))
     if handler is None or call.method not in ("GET", "PATCH"):
         return error_reply(

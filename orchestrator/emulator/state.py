@@ -55,6 +55,12 @@ class EmulatorState:
         self.fleet = fleet if fleet is not None else generate_fleet(spec)
         self.identity_header = identity_header
         self.identity_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL, self.fleet.tenant_id))
+        # lower-cased ids of the subscriptions where every ARM call answers 403
+        self.forbidden_subscriptions = frozenset(
+            self.fleet.subscriptions[number - 1].id.lower()
+            for number in spec.forbidden_subscriptions
+            if number <= len(self.fleet.subscriptions)
+        )
         self.operations = OperationBook()
         self.counters = Counters(peak_window={RequestKind.GET: 0, RequestKind.SET: 0})
         self.journal = Journal(journal_size)

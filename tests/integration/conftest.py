@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cli_support import CLI_TIMEOUT, IDENTITY_HEADER, CliRun, RunCli, StartEmulator
+from report_schema import assert_valid_report
 
 from orchestrator.emulator import EmulatorServer, FleetSpec
 
@@ -38,7 +39,10 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> RunCli:
-    """Run ``asr-autoupdate ARGS`` as a subprocess; the report is read from ``--report``."""
+    """Run ``asr-autoupdate ARGS`` as a subprocess; the report is read from ``--report``.
+
+    Every report read back is checked against the shipped `schemas/report.schema.json`.
+    """
 
     async def run(*args: str, env: Mapping[str, str], report: bool = True) -> CliRun:
         report_path = tmp_path / "report.json"
@@ -57,6 +61,8 @@ def run_cli(tmp_path: Path) -> RunCli:
         out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
         assert proc.returncode is not None
         loaded = json.loads(report_path.read_text()) if report and report_path.exists() else None
+        if loaded is not None:
+            assert_valid_report(loaded)
         return CliRun(proc.returncode, out.decode(), err.decode(), loaded)
 
     return run

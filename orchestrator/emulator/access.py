@@ -1,0 +1,43 @@
+"""Role checks: ARM's 403 for a subscription where the identity holds no role.
+
+A fleet's ``forbidden_subscriptions`` are listed by ``GET /subscriptions`` (the identity can see
+them) but every ARM call under them is refused, as ARM refuses a caller with no role that
+grants the call's action there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from orchestrator.emulator.routes import RouteKind
+
+AUTHORIZATION_FAILED: Final = "AuthorizationFailed"
+_MAPPINGS: Final = (
+    "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers"
+    "/replicationProtectionContainerMappings"
+)
+# The RBAC action ARM names when it refuses a route: (route kind, is a write) -> action.
+ACTIONS: Final[Mapping[tuple[RouteKind, bool], str]] = {
+    (RouteKind.VAULTS, False): "Microsoft.RecoveryServices/vaults/read",
+    # the vault-level list has an action of its own, apart from the mappings under fabrics
+    (RouteKind.MAPPINGS, False): (
+        "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read"
+    ),
+    (RouteKind.MAPPING, False): f"{_MAPPINGS}/read",
+    (RouteKind.MAPPING, True): f"{_MAPPINGS}/write",
+    (RouteKind.OPERATION_STATUS, False): (
+        "Microsoft.RecoveryServices/vaults/replicationOperationStatus/read"
+    ),
+    (RouteKind.OPERATION_RESULT, False): f"{_MAPPINGS}/operationResults/read",
+}
+
+
+def authorization_failed(client_id: str, route: RouteKind, write: bool, scope: str) -> str:
+    """ARM's message for a call the identity ``client_id`` has no role for at ``scope``."""
+    action = ACTIONS.get((route, write), "*/read")
+    return (
+        f"The client '{client_id}' with object id '{client_id}' does not have authorization to "
+        f"perform action '{action}' over scope '{scope}' or the scope is invalid. If access "
+        "was recently granted, please refresh your credentials."
+    )
