@@ -14,7 +14,6 @@ stderr is a terminal (the CLI decides). Nothing here changes what a run does or 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import sys
 import time
@@ -85,13 +84,12 @@ class LiveProgress:
     The last frame stays on screen when the block ends, however it ends.
     """
 
-    __slots__ = ("_changes", "_console", "_live", "_progress", "_started", "_task", "_title")
+    __slots__ = ("_changes", "_live", "_progress", "_started", "_task", "_title")
 
     def __init__(
         self, progress: Progress, *, console: Console, title: str, changes: bool = True
     ) -> None:
         self._progress = progress
-        self._console = console
         self._title = title
         self._changes = changes
         self._started = time.monotonic()
@@ -124,11 +122,12 @@ class LiveProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._live.stop()  # draws the last frame and gives sys.stderr back
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                await asyncio.wait([self._task])  # raises only if *we* are cancelled
+        finally:
+            self._live.stop()  # draws the last frame and gives sys.stderr back
 
     async def _redraw(self) -> None:
         while True:
