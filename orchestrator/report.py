@@ -198,7 +198,9 @@ class SubscriptionReport(_Model):
     id: str = Field(description="The subscription id.")
     status: VaultStatus = Field(description="`error` when its vaults could not be listed.")
     error: ErrorInfo | None = Field(description="Why its vaults could not be listed.")
-    vaults_found: NonNegativeInt = Field(description="How many vaults it targeted.")
+    vaults_found: NonNegativeInt = Field(
+        description="How many vaults discovery found in it, before resource_groups and exclude."
+    )
 
     @model_validator(mode="after")
     def _error_only_on_error(self) -> Self:
@@ -244,7 +246,9 @@ class Report(_Model):
     action: Action | None = Field(description="The config's action; null if it was not read.")
     started_at: UtcDatetime = Field(description="When the run started (UTC).")
     finished_at: UtcDatetime = Field(description="When the run finished (UTC).")
-    duration_s: NonNegativeFloat = Field(description="Wall-clock seconds the run took.")
+    duration_s: NonNegativeFloat = Field(
+        description="Wall-clock seconds the run took.", json_schema_extra={"minimum": 0}
+    )
     outcome: Outcome = Field(description="The run's outcome; matches exit_code.")
     exit_code: int = Field(
         description="The process exit code: 0, 1, 2, 3, 4 or 130 (see DESIGN.md).",
