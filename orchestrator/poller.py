@@ -127,7 +127,7 @@ class Poller:
                     continue
                 _, _, op = heapq.heappop(self._heap)
                 hold = self._hold(op, self._now())
-                if hold > 0:
+                if hold > 0.001:  # a millisecond is not worth another turn of the loop
                     self._schedule(op, self._now() + hold)  # what the model learned says: later
                     continue
                 await self._slots.acquire()
