@@ -180,7 +180,8 @@ class Engine:
         work.stage = Stage.PATCHING
         work.started_at = _utcnow()
         url = self._client.url(work.id)
-        response = await self._client.patch(url, work.body, subscription_id=work.subscription_id)
+        body, work.body = work.body, None  # sent once; a large fleet need not keep every body
+        response = await self._client.patch(url, body, subscription_id=work.subscription_id)
         _log.info("patch_sent", mapping=work.name, status=response.status)
         if response.status == 200:
             work.finish(MappingResult.SUCCEEDED, status="Succeeded")
