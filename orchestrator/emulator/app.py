@@ -183,7 +183,7 @@ class _Pipeline:
             200,
             {
                 "access_token": token,
-                "expires_on": str(int(state.epoch(issued.expires_at))),
+                "expires_on": str(int(state.epoch(issued.reported_expires_at))),
                 "resource": resource,
                 "token_type": "Bearer",
                 "client_id": client_id or state.identity_client_id,

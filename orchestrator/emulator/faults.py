@@ -3,7 +3,8 @@
 A fault is decided before the request is handled, so a faulted request has no effect on the
 emulator's state. `http_500`, `http_503`, `drop` and `throttle` exclude each other (one draw
 against their cumulative rates); `slow` is drawn independently and only delays the answer.
-Per-operation faults (`never_finish`, `status_404_seconds`) live with the operations.
+Per-operation faults (`never_finish`, `status_404_seconds`) live with the operations;
+`foreign_links` with the handlers that write links.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class FaultKind(StrEnum):
     NEVER_FINISH = "never_finish"
     STATUS_404 = "status_404"
     TOKEN_FAILURE = "token_failure"
+    FOREIGN_LINK = "foreign_link"  # a link put on `faults.foreign_links`' origin
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Rate = float  # a probability in [0, 1]
 
@@ -51,6 +52,30 @@ class OperationOutcomes(_Strict):
     completed_with_information: Rate = Field(default=0.0, ge=0, le=1)
 
 
+def _check_origin(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    # Reading `port` raises ValueError for one that is not a number in range.
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port == 0:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError("must be an origin only (scheme://host[:port]), without path or query")
+    return url.rstrip("/")
+
+
+OriginUrl = Annotated[str | None, AfterValidator(_check_origin)]
+
+
+class ForeignLinks(_Strict):
+    """Server-supplied URLs put on another origin (``scheme://host[:port]``), for testing that a
+    client refuses them; ``None`` keeps the origin the client used."""
+
+    next_link: OriginUrl = None  # every paged list's nextLink
+    async_operation: OriginUrl = None  # a 202 PATCH's Azure-AsyncOperation
+    location: OriginUrl = None  # a 202 PATCH's Location (and an operation result's 202)
+
+
 class Faults(_Strict):
     """Fault injection. Rates are per ARM request unless said otherwise; a faulted request has
     no effect on the emulator's state."""
@@ -64,6 +89,11 @@ class Faults(_Strict):
     never_finish: Rate = Field(default=0.0, ge=0, le=1)  # per operation: stays InProgress
     status_404_seconds: float = Field(default=0.0, ge=0, le=3_600)  # new status URLs 404 this long
     token_failures: int = Field(default=0, ge=0)  # the first N token requests answer 500
+    foreign_links: ForeignLinks = ForeignLinks()  # links pointing off the client's origin
+    # Tokens stop working this long before the expiry the identity endpoint reports (clock skew
+    # between the issuer and ARM, or a revoked token): ARM answers ExpiredAuthenticationToken
+    # while the client still holds the token as valid.
+    token_early_expiry_seconds: float = Field(default=0.0, ge=0, le=86_400)
 
 
 def _ordered_pair(pair: tuple[float, float], name: str) -> None:

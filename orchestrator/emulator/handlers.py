@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from orchestrator.emulator.access import AUTHORIZATION_FAILED, authorization_failed
+from orchestrator.emulator.faults import FaultKind
 from orchestrator.emulator.fleet import MappingRecord
 from orchestrator.emulator.journal import RequestKind
 from orchestrator.emulator.operations import (
@@ -69,6 +70,14 @@ def error_reply(status: int, code: str, message: str, **headers: str) -> Reply:
     return Reply(status, arm_error(code, message), headers)
 
 
+def _link_base(state: EmulatorState, call: Call, foreign: str | None) -> str:
+    """The origin a link in an answer points at: the one the client used, or a foreign one."""
+    if foreign is None:
+        return call.base
+    state.counters.faults[FaultKind.FOREIGN_LINK] += 1
+    return foreign
+
+
 def _not_found(what: str) -> Reply:
     return error_reply(404, "ResourceNotFound", f"The resource '{what}' was not found.")
 
@@ -85,7 +94,8 @@ def _paged(
     items_page, next_offset = page(items, offset, state.spec.page_size)
     body: JsonObject = {"value": [render(item) for item in items_page]}
     if next_offset is not None:
-        body["nextLink"] = next_link(call.base, call.raw_path, call.api_version, next_offset)
+        base = _link_base(state, call, state.spec.faults.foreign_links.next_link)
+        body["nextLink"] = next_link(base, call.raw_path, call.api_version, next_offset)
     return Reply(200, body)
 
 
@@ -130,21 +140,23 @@ def _status_path(operation: Operation) -> str:
     return f"{operation.mapping.vault_prefix}/replicationOperationStatus/{operation.id}"
 
 
-def _status_url(call: Call, operation: Operation) -> str:
-    return f"{call.base}{_status_path(operation)}?api-version={call.api_version}"
+def _status_url(state: EmulatorState, call: Call, operation: Operation) -> str:
+    base = _link_base(state, call, state.spec.faults.foreign_links.async_operation)
+    return f"{base}{_status_path(operation)}?api-version={call.api_version}"
 
 
-def _result_url(call: Call, operation: Operation) -> str:
+def _result_url(state: EmulatorState, call: Call, operation: Operation) -> str:
+    base = _link_base(state, call, state.spec.faults.foreign_links.location)
     path = f"{operation.mapping.id}/operationResults/{operation.id}"
-    return f"{call.base}{path}?api-version={call.api_version}"
+    return f"{base}{path}?api-version={call.api_version}"
 
 
 def _accepted(state: EmulatorState, call: Call, operation: Operation) -> Reply:
     headers = {"Retry-After": str(state.spec.retry_after_seconds)}
     if state.spec.lro_headers in ("both", "azure_async_operation"):
-        headers["Azure-AsyncOperation"] = _status_url(call, operation)
+        headers["Azure-AsyncOperation"] = _status_url(state, call, operation)
     if state.spec.lro_headers in ("both", "location"):
-        headers["Location"] = _result_url(call, operation)
+        headers["Location"] = _result_url(state, call, operation)
     return Reply(202, None, headers, operation.id)
 
 
@@ -242,7 +254,7 @@ def operation_result(state: EmulatorState, call: Call) -> Reply:
     if status is OperationStatus.IN_PROGRESS:
         headers = {
             "Retry-After": str(state.spec.retry_after_seconds),
-            "Location": _result_url(call, operation),
+            "Location": _result_url(state, call, operation),
         }
         return Reply(202, None, headers, operation.id)
     if status in SUCCESSFUL:

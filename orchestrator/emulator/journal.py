@@ -38,7 +38,13 @@ class IssuedToken:
     resource: str
     client_id: str | None
     issued_at: float
-    expires_at: float  # clock seconds
+    expires_at: float  # clock seconds: from then on ARM answers ExpiredAuthenticationToken
+    reported_expiry: float | None = None  # what the identity endpoint said (default: expires_at)
+
+    @property
+    def reported_expires_at(self) -> float:
+        """The expiry the identity endpoint reported (clock seconds)."""
+        return self.expires_at if self.reported_expiry is None else self.reported_expiry
 
 
 @dataclass(slots=True)

@@ -64,7 +64,9 @@ class EmulatorState:
         self.operations = OperationBook()
         self.counters = Counters(peak_window={RequestKind.GET: 0, RequestKind.SET: 0})
         self.journal = Journal(journal_size)
-        self.tokens = TokenBook(spec.token_lifetime_seconds)
+        self.tokens = TokenBook(
+            spec.token_lifetime_seconds, early_expiry_seconds=spec.faults.token_early_expiry_seconds
+        )
         self.faults = FaultInjector(spec.faults, spec.seed)
         self.windows = {
             RequestKind.GET: SlidingWindow(spec.limits.get.calls, spec.limits.get.per_seconds),

@@ -31,23 +31,39 @@ EXPIRED = AuthFailure(
 
 
 class TokenBook:
-    """The tokens issued so far and when each expires (on the emulator's clock)."""
+    """The tokens issued so far and when each expires (on the emulator's clock).
 
-    __slots__ = ("_tokens", "lifetime_seconds")
+    A token is reported valid for `lifetime_seconds` but stops working `early_expiry_seconds`
+    before that (never before it was issued).
+    """
 
-    def __init__(self, lifetime_seconds: float) -> None:
+    __slots__ = ("_tokens", "early_expiry_seconds", "lifetime_seconds")
+
+    def __init__(self, lifetime_seconds: float, *, early_expiry_seconds: float = 0.0) -> None:
         self.lifetime_seconds = lifetime_seconds
+        self.early_expiry_seconds = early_expiry_seconds
         self._tokens: dict[str, IssuedToken] = {}  # token -> what it was issued for
 
     def __repr__(self) -> str:
-        return f"TokenBook(lifetime_seconds={self.lifetime_seconds}, issued={len(self._tokens)})"
+        return (
+            f"TokenBook(lifetime_seconds={self.lifetime_seconds}, "
+            f"early_expiry_seconds={self.early_expiry_seconds}, issued={len(self._tokens)})"
+        )
 
     def issue(self, resource: str, client_id: str | None, now: float) -> tuple[str, IssuedToken]:
-        """A new opaque token valid for `lifetime_seconds` from ``now``."""
+        """A new opaque token reported valid for `lifetime_seconds` from ``now``."""
         token = "emu." + secrets.token_urlsafe(32)
-        issued = IssuedToken(resource, client_id, now, now + self.lifetime_seconds)
+        works_for = max(self.lifetime_seconds - self.early_expiry_seconds, 0.0)
+        issued = IssuedToken(
+            resource, client_id, now, now + works_for, reported_expiry=now + self.lifetime_seconds
+        )
         self._tokens[token] = issued
         return token, issued
+
+    def issued(self) -> list[str]:
+        """Every token issued so far, oldest first: the secrets themselves, for tests proving
+        that none leaked."""
+        return list(self._tokens)
 
     def check(self, authorization: str | None, now: float) -> AuthFailure | None:
         """None when ``authorization`` carries a token issued here and not expired."""
