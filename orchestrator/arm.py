@@ -22,9 +22,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from orchestrator.credentials import TokenProvider
 from orchestrator.errors import (
+    ArmAuthenticationError,
     ArmHttpError,
     ArmResponseError,
     ArmTransportError,
+    AuthenticationError,
+    StaleTokenError,
     UntrustedUrlError,
 )
 from orchestrator.limits import CallKind, LimiterRegistry, SlidingWindowLimiter
@@ -127,7 +130,8 @@ class ArmClient:
 
     def check_origin(self, url: str) -> None:
         """Raise :class:`UntrustedUrlError` unless ``url`` is on the configured ARM origin."""
-        if Origin.of(url) != self._origin:
+        parts = urlsplit(url)
+        if Origin.of(url) != self._origin or parts.username is not None:
             raise UntrustedUrlError(url, str(self._origin))
 
     async def get(
@@ -176,12 +180,14 @@ class ArmClient:
         kind = CallKind.SET if method == "PATCH" else CallKind.GET
         limiter = self._limiters.scope_for(subscription_id).for_kind(kind)
         max_attempts = attempts or self._policy.max_attempts
-        refreshed = False
         attempt = 0
         while True:
             attempt += 1
             await limiter.acquire(priority)
-            token = await self._tokens.token()
+            try:
+                token = await self._tokens.token()
+            except AuthenticationError as exc:
+                raise ArmAuthenticationError(exc.detail) from exc
             try:
                 response = await self._exchange(method, url, body, token, kind)
             except ArmTransportError as exc:
@@ -192,11 +198,16 @@ class ArmClient:
             status = response.status
             if (
                 status == 401
-                and not refreshed
                 and _error_code(response.body) in EXPIRED_TOKEN_CODES
+                and attempt < max_attempts
             ):
-                refreshed = True
-                await self._tokens.refresh(token)
+                try:
+                    await self._tokens.refresh(token)
+                except StaleTokenError:
+                    await self._wait_before_retry(method, url, attempt, None, "token still stale")
+                    continue
+                except AuthenticationError as exc:
+                    raise ArmAuthenticationError(exc.detail) from exc
                 _log.info("token_refreshed", method=method, path=_path(url))
                 continue
             if status == 429:

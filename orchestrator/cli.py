@@ -18,7 +18,7 @@ import structlog
 
 from orchestrator import __version__, display
 from orchestrator.config import LoadedConfig, load_config
-from orchestrator.errors import ConfigError, LockHeldError
+from orchestrator.errors import ConfigError, LockHeldError, ReportError
 from orchestrator.logs import configure_logging
 from orchestrator.report import (
     Calls,
@@ -26,7 +26,6 @@ from orchestrator.report import (
     ExitCode,
     Outcome,
     Report,
-    ReportError,
     Totals,
     load_report,
     write_report,

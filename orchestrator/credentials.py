@@ -23,7 +23,7 @@ from azure.identity.aio import (
     WorkloadIdentityCredential,
 )
 
-from orchestrator.errors import AuthenticationError
+from orchestrator.errors import AuthenticationError, StaleTokenError
 
 # Refresh a token this long before it expires, so no request leaves with one about to lapse.
 REFRESH_MARGIN_SECONDS: Final = 300.0
@@ -102,10 +102,7 @@ class TokenProvider:
         self._token = None
         fresh = await self._fetch()
         if fresh.token == rejected:
-            raise AuthenticationError(
-                self.credential_name,
-                "the credential returned a token the server rejected as expired",
-            )
+            raise StaleTokenError(self.credential_name)
         return fresh.token
 
     async def close(self) -> None:

@@ -3,11 +3,14 @@
     AsrAutoUpdateError
     ├── ConfigError           bad config or usage; names file, key path, problem  → exit 2
     ├── AuthenticationError   no token from the configured credential              → exit 4
+    │   └── StaleTokenError     the credential hands back a token ARM called expired
     ├── LockHeldError         another run holds the lock file                      → exit 5
+    ├── ReportError           a report for `--resume` cannot be read back          → exit 2
     └── ArmError              one ARM request failed for good; carries {code, message}
         ├── ArmHttpError        ARM answered an error status (after any retries)
         ├── ArmTransportError   the connection failed or timed out (after any retries)
         ├── ArmResponseError    the answer was not what ARM promises (not JSON, wrong shape, too big)
+        ├── ArmAuthenticationError  mid-run, no token ARM accepts could be had for this call
         └── UntrustedUrlError   a URL from the server points off the configured ARM origin
 
 Library errors (aiohttp, azure-identity, pydantic, yaml) are mapped to these once, at the
@@ -15,6 +18,8 @@ boundary that calls the library, with ``raise … from exc``.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
 
 
 class AsrAutoUpdateError(Exception):
@@ -41,12 +46,26 @@ class AuthenticationError(AsrAutoUpdateError):
         super().__init__(f"could not get a token with credential {credential!r}: {detail}")
 
 
+class StaleTokenError(AuthenticationError):
+    """The credential hands back a token ARM already rejected as expired (its cache trusts the
+    token's own expiry; ARM's clock disagrees). A later try gets a new one."""
+
+    def __init__(self, credential: str) -> None:
+        super().__init__(
+            credential, "the credential returned a token the server rejected as expired"
+        )
+
+
 class LockHeldError(AsrAutoUpdateError):
     """Another run holds the lock file."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"another run holds the lock file {path}")
+
+
+class ReportError(AsrAutoUpdateError, ValueError):
+    """A report file could not be read back: missing, not JSON, or not a v1 report."""
 
 
 class ArmError(AsrAutoUpdateError):
@@ -83,6 +102,13 @@ class ArmResponseError(ArmError):
         super().__init__("invalid_response", message)
 
 
+class ArmAuthenticationError(ArmError):
+    """No token ARM accepts could be had for this call (mid-run: a refresh failed)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("authentication_failed", detail)
+
+
 class UntrustedUrlError(ArmError):
     """A server-supplied URL is off the configured ARM origin; nothing was sent to it."""
 
@@ -94,5 +120,7 @@ class UntrustedUrlError(ArmError):
 
 
 def _redact_query(url: str) -> str:
-    """Drop the query string: a foreign URL's query may carry a signature or token."""
-    return url.split("?", 1)[0]
+    """Drop the query string and any user:password@: either may carry a secret."""
+    parts = urlsplit(url.split("?", 1)[0])
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -21,7 +21,7 @@ import structlog
 
 from orchestrator.arm import ArmClient
 from orchestrator.durations import MIN_SAMPLES, DurationModel
-from orchestrator.errors import ArmError, AuthenticationError
+from orchestrator.errors import ArmError
 from orchestrator.lro import PollStrategy, PollVerdict, Verdict
 
 DEFAULT_CONCURRENCY: Final = 128
@@ -191,11 +191,6 @@ class Poller:
             )
         except ArmError as exc:
             return PollVerdict(Verdict.UNREADABLE, error=exc)
-        except AuthenticationError as exc:
-            # A token refresh failing mid-run must not lose the operation: read it again later.
-            return PollVerdict(
-                Verdict.UNREADABLE, error=ArmError("authentication_failed", str(exc))
-            )
         return op.strategy.interpret(response)
 
     def _after_read(self, op: TrackedOperation, verdict: PollVerdict) -> None:

@@ -116,12 +116,14 @@ class MappingWork:
         """Give an unfinished mapping its final result from the stage it reached."""
         if self.stage is Stage.DONE:
             return
+        last = self.operation.last_verdict if self.operation is not None else None
+        status = last.status if last is not None and last.status else self.status
         if self.stage in (Stage.LISTED, Stage.QUEUED):
             self.finish(MappingResult.NOT_STARTED)
         elif ending is Ending.INTERRUPT:
-            self.finish(MappingResult.INTERRUPTED, status=self.status)
+            self.finish(MappingResult.INTERRUPTED, status=status)
         else:
-            self.finish(MappingResult.TIMED_OUT, status=self.status)
+            self.finish(MappingResult.TIMED_OUT, status=status)
         self.finished_at = None  # the operation did not finish: only its start is known
 
     def to_report(self) -> MappingReport:

@@ -37,7 +37,7 @@ from pydantic_core import ErrorDetails
 
 from orchestrator.asr import MappingSnapshot, SkipReason
 from orchestrator.desired import Action
-from orchestrator.errors import ArmError, AsrAutoUpdateError
+from orchestrator.errors import ArmError, ReportError
 
 REPORT_SCHEMA: Final = "asr-autoupdate/report/v1"
 
@@ -84,10 +84,6 @@ class ExitCode(IntEnum):
     UNAUTHENTICATED = 4
     LOCK_HELD = 5  # nothing was done, so no report is written
     INTERRUPTED = 130
-
-
-class ReportError(AsrAutoUpdateError, ValueError):
-    """A report file could not be read back: missing, not JSON, or not a v1 report."""
 
 
 def _as_utc(value: datetime) -> datetime:

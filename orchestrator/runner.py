@@ -221,11 +221,15 @@ def _session() -> aiohttp.ClientSession:
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         timeout=timeout,
         connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
         raise_for_status=False,
     )
+    # aiohttp re-sends a GET once on its own when the server drops the connection: a call that
+    # passes no limiter and no counter. The ARM client's retry policy does that job instead.
+    session._retry_connection = False
+    return session
 
 
 def _limiters(config: Config) -> LimiterRegistry:

@@ -174,11 +174,6 @@ def _never_ends(server: EmulatorServer, url: str) -> bool:
     return operation is not None and math.isinf(operation.ends)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: aiohttp re-sends a dropped GET once on its own (ClientSession._retry_connection), "
-    "past the run's get limiter and counters: the server's window exceeds the configured limit",
-)
 def test_dropped_gets_never_push_the_server_window_past_the_limit(outcomes: Outcomes) -> None:
     server, run = outcomes["drop_window"].server, outcomes["drop_window"].run
     assert run.report is not None

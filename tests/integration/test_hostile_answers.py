@@ -390,12 +390,6 @@ def test_a_mapping_without_a_state_is_skipped_not_paired(
     assert (mapping["result"], mapping["skip_reason"]) == ("skipped", "not_paired")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a same-origin nextLink carrying user:password@ passes the origin check; aiohttp "
-    "then raises ValueError (credentials in URL + Authorization header), which the vault boundary "
-    "reports as internal_error with a traceback instead of refusing the URL",
-)
 def test_a_next_link_with_userinfo_fails_its_vault_as_untrusted_url(
     mixed: tuple[HostileArm, CliRun],
 ) -> None:
@@ -404,11 +398,6 @@ def test_a_next_link_with_userinfo_fails_its_vault_as_untrusted_url(
     assert "hunter2" not in json.dumps(vault)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: discovery catches ArmError only: the ValueError aiohttp raises for a nextLink "
-    "with userinfo escapes, the CLI dies with a traceback and writes no report",
-)
 def test_a_discovery_next_link_with_userinfo_ends_in_a_report_not_a_crash(
     outcomes: Outcomes,
 ) -> None:
@@ -500,11 +489,6 @@ def test_an_unknown_status_word_counts_as_running_until_the_deadline(
     assert mapping["operation"]["polls"] >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): a timed_out mapping reports operation.status 'InProgress', the "
-    "placeholder set when the PATCH was accepted, not the last status ASR answered",
-)
 def test_a_timed_out_mapping_reports_the_last_status_asr_answered(
     mixed: tuple[HostileArm, CliRun],
 ) -> None:

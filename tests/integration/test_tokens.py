@@ -84,12 +84,6 @@ def test_short_lived_tokens_are_renewed_without_losing_anything(outcomes: Outcom
     assert 2 <= issued <= duration / SHORT_LIFETIME + 2, (issued, duration)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after a 401 ExpiredAuthenticationToken, TokenProvider.refresh gets the same "
-    "token back from azure-identity's cache and raises AuthenticationError; _send lets it escape "
-    "as a non-ARM error, so the PATCH or listing ends as internal_error",
-)
 def test_a_token_arm_calls_expired_before_its_reported_expiry_is_replaced_and_nothing_lost(
     outcomes: Outcomes,
 ) -> None:
@@ -99,11 +93,6 @@ def test_a_token_arm_calls_expired_before_its_reported_expiry_is_replaced_and_no
     assert results["failed"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an AuthenticationError from a token refresh during discovery escapes "
-    "discover() (it catches ArmError only): the CLI dies with a traceback and writes no report",
-)
 def test_tokens_rejected_during_discovery_end_in_a_report_not_a_crash(
     outcomes: Outcomes,
 ) -> None:

@@ -19,7 +19,7 @@ from virtual_clock import run_virtual
 
 from orchestrator.arm import ArmResponse
 from orchestrator.durations import MIN_SAMPLES, DurationModel
-from orchestrator.errors import ArmTransportError, AuthenticationError
+from orchestrator.errors import ArmAuthenticationError, ArmTransportError
 from orchestrator.lro import (
     AsyncOperationPolling,
     LocationPolling,
@@ -451,9 +451,7 @@ def test_run_returns_once_closed_and_the_last_operation_ends() -> None:
 
 def test_an_unexpected_error_in_a_read_never_leaves_the_operation_untracked() -> None:
     url = f"{BASE}/a"
-    client = FakeClient(
-        {url: [AuthenticationError("managed_identity", "token endpoint down"), succeeded()]}
-    )
+    client = FakeClient({url: [ArmAuthenticationError("token endpoint down"), succeeded()]})
     done = Done(1)
 
     async def main() -> None:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from orchestrator.asr import MappingSnapshot, SkipReason
 from orchestrator.desired import Action
-from orchestrator.errors import ArmResponseError
+from orchestrator.errors import ArmResponseError, ReportError
 from orchestrator.report import (
     REPORT_SCHEMA,
     Calls,
@@ -31,7 +31,6 @@ from orchestrator.report import (
     OperationReport,
     Outcome,
     Report,
-    ReportError,
     RunFlags,
     SubscriptionReport,
     VaultReport,
