@@ -23,13 +23,14 @@ RECOMPUTE_SHARE: Final = 0.05  # rebuild the curve once this share of its inputs
 class DurationModel:
     """Learned operation durations; answers when an operation running so long is likely done."""
 
-    __slots__ = ("_changes", "_curve", "_done", "_running", "_times")
+    __slots__ = ("_changes", "_curve", "_done", "_falling", "_running", "_times")
 
     def __init__(self) -> None:
         self._done: deque[float] = deque(maxlen=MAX_SAMPLES)  # finished operations' durations
         self._running: dict[Hashable, float] = {}  # operation -> longest time seen still running
         self._times: list[float] = []  # the survival curve's step times, ascending
         self._curve: list[float] = []  # survival just after each step time
+        self._falling: list[float] = []  # the curve negated: ascending, so it can be bisected
         self._changes = 0  # observations since the curve was built
 
     def __repr__(self) -> str:
@@ -68,10 +69,12 @@ class DurationModel:
             return None
         goal = base * (1.0 - TARGET_QUANTILE) + 1e-12
         start = bisect.bisect_right(self._times, elapsed)
-        for index in range(start, len(self._times)):
-            if self._curve[index] <= goal:
-                return max(self._times[index] - elapsed, 0.0)
-        return None
+        # The first step at or after `start` whose survival is at or below the goal: the curve
+        # never rises, so that is a bisection of its negation (exact: negating a float is).
+        index = bisect.bisect_left(self._falling, -goal, lo=start)
+        if index == len(self._times):
+            return None
+        return max(self._times[index] - elapsed, 0.0)
 
     def chance_done(self, elapsed: float) -> float:
         """The estimated share of operations done within ``elapsed`` (0.5 while nothing is known)."""
@@ -89,6 +92,7 @@ class DurationModel:
         if self._times and self._changes < max(1.0, RECOMPUTE_SHARE * size):
             return
         self._times, self._curve = _kaplan_meier(self._done, self._running.values())
+        self._falling = [-survival for survival in self._curve]
         self._changes = 0
 
 

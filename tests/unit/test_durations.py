@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.durations import MIN_SAMPLES, TARGET_QUANTILE, DurationModel
+from orchestrator.durations import MIN_SAMPLES, TARGET_QUANTILE, DurationModel, _kaplan_meier
 
 
 def test_running_operations_keep_the_model_from_claiming_too_early() -> None:
@@ -66,3 +68,41 @@ def test_an_estimate_reaches_the_target_share_of_what_is_known(
     if not running:
         within = sum(1 for d in longer if d <= elapsed + remaining)
         assert within >= TARGET_QUANTILE * len(longer) - 1e-9
+
+
+def linear_remaining(done: list[float], running: list[float], elapsed: float) -> float | None:
+    """The answer ``remaining`` gave before it bisected: a scan of the curve, step by step."""
+    if len(done) < MIN_SAMPLES:
+        return None
+    times, curve = _kaplan_meier(done, running)
+    index = bisect.bisect_right(times, elapsed)
+    base = curve[index - 1] if index else 1.0
+    if base <= 0.0:
+        return None
+    goal = base * (1.0 - TARGET_QUANTILE) + 1e-12
+    for step in range(index, len(times)):
+        if curve[step] <= goal:
+            return max(times[step] - elapsed, 0.0)
+    return None
+
+
+# Few distinct values, so ties between finished and running operations, and queries landing
+# exactly on a step, are common.
+DURATIONS = st.one_of(st.integers(0, 12).map(lambda n: n / 4), st.floats(0.0, 5.0))
+
+
+@given(
+    st.lists(DURATIONS, max_size=80),
+    st.lists(DURATIONS, max_size=80),
+    st.lists(DURATIONS, min_size=1, max_size=10),
+)
+def test_remaining_bisects_to_the_same_answer_as_a_linear_scan(
+    done: list[float], running: list[float], queries: list[float]
+) -> None:
+    model = DurationModel()
+    for d in done:
+        model.observe(d)
+    for op, e in enumerate(running):
+        model.observe_running(op, e)
+    for elapsed in queries:
+        assert model.remaining(elapsed) == linear_remaining(done, running, elapsed)
