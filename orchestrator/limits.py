@@ -1,21 +1,27 @@
 """Exact sliding-window rate limits for ARM calls, with scope-wide backoff after a 429.
 
-ASR allows 200 PATCH per 60 s and 10,000 GET per 3,600 s in ANY sliding window. A token bucket
-whose burst is the whole quota admits twice the quota in one window (a full burst, then the
-refill), so this module keeps a sliding-window *log* instead: the start times of the last
-``calls`` acquisitions. A new start at ``t`` is allowed only while fewer than ``calls`` starts lie
-in ``(t - window, t]``. Under continuous demand that gives exactly ``calls`` per window, in every
-window, including the first.
+ASR allows 200 PATCH per 60 s and 10,000 GET per 3,600 s in ANY sliding window, counted when
+each request reaches the server. A token bucket whose burst is the whole quota admits twice the
+quota in one window (a full burst, then the refill), so this module keeps a sliding-window *log*
+instead.
+
+The client cannot see when the server counts a request, only that it happens after the request
+is granted here and before its answer arrives. So each call holds a *slot* from its grant until
+its answer has been read (or the call failed), and the slot stays taken for one window after
+that; a call may start only while fewer than ``calls`` slots are taken. Of any ``calls + 1``
+calls, the last one granted thus started at least a window after another one's answer, so the
+server counted those two at least a window apart, however late either travelled: the server
+never sees ``calls + 1`` in one of its windows. Under continuous demand that gives ``calls`` per
+window plus one request latency, in every window, the first one's burst included.
 
 `SlidingWindow` is the pure arithmetic (plain floats, no event loop); `SlidingWindowLimiter`
-does the waiting on the running loop's clock; `LimiterRegistry` hands out one GET/PATCH pair per
-scope (the whole run, or each subscription).
+does the waiting on the running loop's clock and hands out `Slot` handles; `LimiterRegistry`
+hands out one GET/PATCH pair per scope (the whole run, or each subscription).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -26,16 +32,16 @@ from typing import Final, Literal
 
 LimitScope = Literal["run", "subscription"]
 
-# Client start times and server arrival times differ by network jitter; widening our window by
-# a little keeps the server's own window from ever seeing calls+1, at a throughput cost of
-# margin / per_seconds (under 1 % for ASR's limits).
-MAX_DEFAULT_MARGIN_SECONDS: Final = 0.5
-DEFAULT_MARGIN_FRACTION: Final = 0.02
+# Network lag needs no margin (see above). Clock *rates* do: the argument holds only if both
+# sides measure the window in the same seconds, and an NTP-disciplined clock may be slewed by up
+# to 500 ppm (the kernel's frequency-correction limit), ours one way and the server's the other.
+# A 0.1 % wider window covers that, for 0.1 % of throughput.
+DEFAULT_MARGIN_FRACTION: Final = 0.001
 
 
 def default_margin(per_seconds: float) -> float:
-    """The safety margin added to a window of ``per_seconds``: 2 %, at most half a second."""
-    return min(MAX_DEFAULT_MARGIN_SECONDS, DEFAULT_MARGIN_FRACTION * per_seconds)
+    """The safety margin added to a window of ``per_seconds``: 0.1 % of it, for clock rates."""
+    return DEFAULT_MARGIN_FRACTION * per_seconds
 
 
 class CallKind(StrEnum):
@@ -46,15 +52,18 @@ class CallKind(StrEnum):
 
 
 class SlidingWindow:
-    """The arithmetic of a sliding-window log: at most ``calls`` starts in any ``seconds``.
+    """The arithmetic of the log: a call takes a slot from its start until ``seconds`` after its
+    end, and at most ``calls`` slots are taken at any moment.
 
-    Times are plain floats that never go backwards. Memory is O(``calls``).
+    Hence no ``calls + 1`` calls have moments, one each between its start and its end, that fit
+    in a window of ``seconds``: the last of them to start would find all the others' slots
+    still taken. Times are plain floats that never go backwards. Memory is O(``calls``).
     """
 
-    __slots__ = ("_starts", "calls", "seconds")
+    __slots__ = ("_ends", "_last", "_open", "calls", "seconds")
 
-    calls: int  #: the most starts allowed in any window
-    seconds: float  #: the window's length
+    calls: int  #: the most slots taken at any moment
+    seconds: float  #: how long a slot stays taken after its call ends
 
     def __init__(self, calls: int, seconds: float) -> None:
         if calls < 1:
@@ -63,57 +72,121 @@ class SlidingWindow:
             raise ValueError(f"seconds must be a positive number, not {seconds!r}")
         self.calls = calls
         self.seconds = seconds
-        # start times of the most recent `calls` starts, oldest first
-        self._starts: deque[float] = deque()
+        # end times of the most recent `calls` ended calls, oldest first
+        self._ends: deque[float] = deque()
+        # calls started and not ended: each holds its slot until it ends
+        self._open = 0
+        # the latest time given to `start` or `end`, which later ones may not go below
+        self._last = -math.inf
 
     def __len__(self) -> int:
-        """How many starts the log holds (at most ``calls``; old ones may be outside the window)."""
-        return len(self._starts)
+        """How many ends the log holds (at most ``calls``; old ones may be outside the window)."""
+        return len(self._ends)
 
     def __repr__(self) -> str:
-        return f"<SlidingWindow {len(self._starts)}/{self.calls} per {self.seconds!r}s>"
+        return (
+            f"<SlidingWindow {self._open} open, {len(self._ends)} ended/{self.calls} "
+            f"per {self.seconds!r}s>"
+        )
+
+    @property
+    def open(self) -> int:
+        """Calls started and not yet ended."""
+        return self._open
 
     def free_at(self) -> float:
-        """The time the oldest logged start leaves the window; ``-inf`` while the log has room."""
-        if len(self._starts) < self.calls:
+        """When the log next lets a call start: ``-inf`` while it has room for one more, ``+inf``
+        while every slot is held by an open call (a slot frees ``seconds`` after one ends)."""
+        room = self.calls - self._open
+        if room <= 0:
+            return math.inf
+        if len(self._ends) < room:
             return -math.inf
-        # Written as start + seconds everywhere, so a start at exactly this time is allowed.
-        return self._starts[0] + self.seconds
+        # Written as end + seconds everywhere, so a start at exactly this time is allowed.
+        return self._ends[-room] + self.seconds
 
     def next_allowed(self, now: float) -> float:
-        """The earliest time at or after ``now`` at which one more start is allowed."""
+        """The earliest time at or after ``now`` at which one more call may start, if no call
+        ends before then; ``+inf`` while every slot is held by an open call."""
         return max(now, self.free_at())
 
-    def record(self, now: float) -> None:
-        """Log a start at ``now``; raises ValueError if it is not allowed or time went back."""
-        if self._starts and now < self._starts[-1]:
-            raise ValueError(f"time went backwards: {now!r} < {self._starts[-1]!r}")
+    def start(self, now: float) -> None:
+        """Open a call at ``now``; raises ValueError if no slot is free then or time went back."""
+        self._advance(now)
         if self.next_allowed(now) > now:
             raise ValueError(f"no free slot at {now!r}; the next one frees at {self.free_at()!r}")
-        self._starts.append(now)
-        if len(self._starts) > self.calls:
-            self._starts.popleft()
+        self._open += 1
 
-    def forget(self, start: float) -> None:
-        """Give back a start logged at ``start`` (one whose caller never used it).
+    def end(self, now: float) -> None:
+        """End an open call at ``now``: its slot stays taken until ``now + seconds``."""
+        if not self._open:
+            raise ValueError("no call is open")
+        self._advance(now)
+        self._open -= 1
+        self._ends.append(now)
+        if len(self._ends) > self.calls:
+            self._ends.popleft()
 
-        A start already pushed out of the log is no longer counted anyway, so that is a no-op.
-        """
-        with contextlib.suppress(ValueError):
-            self._starts.remove(start)
+    def abandon(self) -> None:
+        """End an open call that was never sent: its slot is free again at once."""
+        if not self._open:
+            raise ValueError("no call is open")
+        self._open -= 1
+
+    def _advance(self, now: float) -> None:
+        if now < self._last:
+            raise ValueError(f"time went backwards: {now!r} < {self._last!r}")
+        self._last = now
+
+
+class Slot:
+    """One call's place in its limiter's window, held from its grant until `release`.
+
+    Release it once the call's answer has been read or the call failed; its place then stays
+    taken for one window. `release` is idempotent. Use the slot as a context manager,
+    ``with await limiter.acquire(priority): ...``, so that every way out of the call releases it,
+    a cancellation included: a slot never released holds its place for good.
+    """
+
+    __slots__ = ("_limiter", "granted_at", "released_at")
+
+    granted_at: float  #: loop time of the grant
+    released_at: float | None  #: loop time of the release; None while the call is in flight
+
+    def __init__(self, limiter: SlidingWindowLimiter, granted_at: float) -> None:
+        self._limiter = limiter
+        self.granted_at = granted_at
+        self.released_at = None
+
+    def release(self) -> None:
+        """End the call now, on the limiter's loop. Releasing again does nothing."""
+        if self.released_at is None:
+            self.released_at = self._limiter._end_call()
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "in flight" if self.released_at is None else f"released {self.released_at:.3f}"
+        return f"<Slot {self._limiter.name!r} granted {self.granted_at:.3f}, {state}>"
 
 
 class SlidingWindowLimiter:
-    """At most ``calls`` acquisitions start in any window of ``per_seconds`` (+ ``margin``).
+    """At most ``calls`` slots taken at once; a slot is taken from a call's grant until one window
+    (``per_seconds`` + ``margin``) after its `Slot` is released.
 
-    The window actually enforced is ``per_seconds + margin``; the default margin,
-    ``min(0.5, 0.02 * per_seconds)`` seconds, absorbs network jitter between the moment a call
-    starts here and the moment the server counts it, so the server's sliding window never sees
-    ``calls + 1``. Long-run throughput is ``calls / (per_seconds + margin)``.
+    So the server, counting each call at some moment between its grant and its release, sees at
+    most ``calls`` in any window of ``per_seconds``. The default margin, 0.1 % of the window,
+    only covers the two clocks running at slightly different rates. Long-run throughput is
+    ``calls / (per_seconds + margin + request latency)``.
 
     Waiters are ordered by ``priority`` (lower first), FIFO among equals, and woken by a single
-    ``loop.call_at`` timer; the only clock is the running loop's ``time()``. Building a limiter
-    does not touch any event loop; use one limiter on one loop.
+    ``loop.call_at`` timer, or by a release when every slot is held by a call in flight; the only
+    clock is the running loop's ``time()``. Building a limiter does not touch any event loop;
+    use one limiter on one loop.
     """
 
     __slots__ = (
@@ -132,7 +205,7 @@ class SlidingWindowLimiter:
     )
 
     name: str  #: for logs and the report, e.g. ``run/set``
-    calls: int  #: the most starts allowed in any window
+    calls: int  #: the most calls in any window
     per_seconds: float  #: the window the server enforces
     margin: float  #: added to ``per_seconds`` for the window enforced here
 
@@ -150,13 +223,14 @@ class SlidingWindowLimiter:
         self.calls = calls
         self.per_seconds = per_seconds
         self.margin = margin
-        # min-heap of (priority, arrival order, future resolved with the granted start time);
+        # min-heap of (priority, arrival order, future resolved with the granted slot);
         # cancelled futures stay in it until they reach the top
-        self._waiters: list[tuple[float, int, asyncio.Future[float]]] = []
+        self._waiters: list[tuple[float, int, asyncio.Future[Slot]]] = []
         self._next_seq = count()
         # acquirers queued and not yet granted
         self._queued = 0
-        # the one timer that wakes the queue when the next slot frees or a pause ends
+        # the one timer that wakes the queue when the next slot frees or a pause ends; none
+        # while every slot is held by a call in flight (its release wakes the queue)
         self._timer: asyncio.TimerHandle | None = None
         # loop time before which nothing starts; 0.0 if never paused
         self._paused_until = 0.0
@@ -170,8 +244,13 @@ class SlidingWindowLimiter:
 
     @property
     def acquired(self) -> int:
-        """Acquisitions granted so far (a cancelled waiter's is not counted)."""
+        """Slots granted so far (a cancelled waiter's is not counted)."""
         return self._acquired
+
+    @property
+    def in_flight(self) -> int:
+        """Slots granted and not yet released: calls still waiting for their answer."""
+        return self._window.open
 
     @property
     def pauses(self) -> int:
@@ -184,35 +263,38 @@ class SlidingWindowLimiter:
         return self._paused_until
 
     def next_free_at(self) -> float:
-        """Loop time from which one more start is allowed, ignoring the queue (for progress/ETA).
+        """Loop time from which one more call may start, ignoring the queue (for progress/ETA).
 
-        At or before the current loop time when a slot is free now; never below 0.0.
+        At or before the current loop time when a slot is free now; never below 0.0. Answers
+        to calls in flight do not move it, except from ``math.inf``: while every slot is held
+        by a call in flight, a slot frees one window after the first answer, whenever it comes.
         """
         return max(self._paused_until, self._window.free_at())
 
-    async def acquire(self, priority: float = 0.0) -> None:
-        """Wait until one more call may start within the limit, then count it as started.
+    async def acquire(self, priority: float = 0.0) -> Slot:
+        """Wait until one more call may start within the limit, and take a slot for it.
 
-        Returns without yielding to the loop when a slot is free, no pause is on and nobody is
-        queued. Cancel-safe: a waiter cancelled before it resumes gives its slot back.
+        Release the slot when the call's answer has been read or the call failed; the idiom is
+        ``with await limiter.acquire(priority): ...`` around the request. Returns without
+        yielding to the loop when a slot is free, no pause is on and nobody is queued.
+        Cancel-safe: a waiter cancelled before it resumes gives its slot back untaken.
         """
         if math.isnan(priority):
             raise ValueError("priority must be a number, not NaN")
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._queued and self._startable_at(now) <= now:
-            self._grant(now)
-            return
-        fut: asyncio.Future[float] = loop.create_future()
+            return self._grant(now)
+        fut: asyncio.Future[Slot] = loop.create_future()
         heappush(self._waiters, (priority, next(self._next_seq), fut))
         self._queued += 1
         self._wake()
         try:
-            await fut
+            return await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 # Granted, then cancelled before it could run: the slot was never used.
-                self._window.forget(fut.result())
+                self._window.abandon()
                 self._acquired -= 1
             else:
                 fut.cancel()
@@ -237,9 +319,18 @@ class SlidingWindowLimiter:
     def _startable_at(self, now: float) -> float:
         return max(self._window.next_allowed(now), self._paused_until)
 
-    def _grant(self, now: float) -> None:
-        self._window.record(now)
+    def _grant(self, now: float) -> Slot:
+        self._window.start(now)
         self._acquired += 1
+        return Slot(self, now)
+
+    def _end_call(self) -> float:
+        """`Slot.release`: log the call's end now and return the time."""
+        now = asyncio.get_running_loop().time()
+        self._window.end(now)
+        # The slot frees only a window from now; `_wake` arms the timer for then.
+        self._wake()
+        return now
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -256,12 +347,13 @@ class SlidingWindowLimiter:
                 continue
             at = self._startable_at(now)
             if at > now:
+                if at == math.inf:
+                    break  # every slot is in flight: the next release wakes the queue
                 self._arm(at)
                 return
             heappop(heap)
-            self._grant(now)
             self._queued -= 1
-            fut.set_result(now)
+            fut.set_result(self._grant(now))
         self._disarm()
 
     def _arm(self, at: float) -> None:
@@ -279,8 +371,8 @@ class SlidingWindowLimiter:
 
     def __repr__(self) -> str:
         state = (
-            f"log: {len(self._window)}/{self.calls}, waiting: {self._queued}, "
-            f"acquired: {self._acquired}, pauses: {self._pauses}"
+            f"in flight: {self._window.open}, log: {len(self._window)}/{self.calls}, "
+            f"waiting: {self._queued}, acquired: {self._acquired}, pauses: {self._pauses}"
         )
         if self._paused_until:
             state += f", paused until {self._paused_until:.3f}"
