@@ -20,16 +20,8 @@ from orchestrator import __version__, display
 from orchestrator.config import LoadedConfig, load_config
 from orchestrator.errors import ConfigError, LockHeldError, ReportError
 from orchestrator.logs import configure_logging
-from orchestrator.report import (
-    Calls,
-    Command,
-    ExitCode,
-    Outcome,
-    Report,
-    Totals,
-    load_report,
-    write_report,
-)
+from orchestrator.report import Calls, Command, ExitCode, Outcome, Report, Totals
+from orchestrator.report_file import load_report, write_report
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 

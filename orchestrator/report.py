@@ -1,23 +1,20 @@
-"""The JSON report a run leaves behind: its models, totals, exit code, and how it is written.
+"""The JSON report a run leaves behind: its models, totals and exit code.
 
 The models serialise to exactly DESIGN.md's structure, keys in DESIGN's order, and also generate
 the report's JSON Schema (hence a description on every field). Datetimes must be timezone-aware;
 they are stored in UTC and rendered ISO-8601 with ``Z``. Models are frozen: build a report once,
-at the end, or use ``model_copy(update=…)``.
+at the end, or use ``model_copy(update=…)``. Rendering, writing and reading the report's file
+live in :mod:`orchestrator.report_file`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
-from pathlib import Path
-from typing import Annotated, Final, Literal, Self, TextIO
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -27,17 +24,15 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     NonNegativeInt,
-    ValidationError,
     field_serializer,
     model_validator,
 )
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import ErrorDetails
 
 from orchestrator.asr import MappingSnapshot, SkipReason
 from orchestrator.desired import Action
-from orchestrator.errors import ArmError, ReportError
+from orchestrator.errors import ArmError
 
 REPORT_SCHEMA: Final = "asr-autoupdate/report/v1"
 
@@ -277,16 +272,24 @@ def _check_status_error(status: VaultStatus, error: ErrorInfo | None) -> None:
 
 
 def compute_totals(vaults: Sequence[VaultReport]) -> Totals:
-    """Count results and vault statuses, so the totals always add up.
+    """Count results and vault statuses, so the totals always add up (see :func:`count_totals`)."""
+    return count_totals(
+        Counter(m.result for vault in vaults for m in vault.mappings),
+        vaults=len(vaults),
+        vaults_failed=sum(vault.status is VaultStatus.ERROR for vault in vaults),
+    )
+
+
+def count_totals(results: Counter[MappingResult], *, vaults: int, vaults_failed: int) -> Totals:
+    """The totals of mappings ending with ``results`` in ``vaults`` vaults.
 
     ``mappings`` equals the sum of the seven result counts; ``changed`` is what apply set out
     to change: ``mappings - skipped - would_change``.
     """
-    results = Counter(m.result for vault in vaults for m in vault.mappings)
     mappings = results.total()
     return Totals(
-        vaults=len(vaults),
-        vaults_failed=sum(vault.status is VaultStatus.ERROR for vault in vaults),
+        vaults=vaults,
+        vaults_failed=vaults_failed,
         mappings=mappings,
         changed=mappings - results[MappingResult.SKIPPED] - results[MappingResult.WOULD_CHANGE],
         succeeded=results[MappingResult.SUCCEEDED],
@@ -340,87 +343,13 @@ def outcome_for(exit_code: int) -> Outcome:
 
 def flags_from_vaults(vaults: Sequence[VaultReport]) -> RunFlags:
     """The flags the results imply: failed, timed_out, interrupted. The caller adds the rest."""
-    results = {m.result for vault in vaults for m in vault.mappings}
+    return flags_from_totals(compute_totals(vaults))
+
+
+def flags_from_totals(totals: Totals) -> RunFlags:
+    """The flags the totals imply: failed, timed_out, interrupted. The caller adds the rest."""
     return RunFlags(
-        failed=MappingResult.FAILED in results
-        or any(vault.status is VaultStatus.ERROR for vault in vaults),
-        timed_out=MappingResult.TIMED_OUT in results,
-        interrupted=MappingResult.INTERRUPTED in results,
+        failed=totals.failed > 0 or totals.vaults_failed > 0,
+        timed_out=totals.timed_out > 0,
+        interrupted=totals.interrupted > 0,
     )
-
-
-def render_report(report: Report) -> str:
-    """The report as JSON text: indent 2, DESIGN's keys and order, a trailing newline."""
-    exclude = {"subscriptions"} if report.subscriptions is None else None
-    return report.model_dump_json(indent=2, by_alias=True, exclude=exclude) + "\n"
-
-
-def write_report(report: Report, path: str | os.PathLike[str] | None, *, stdout: TextIO) -> None:
-    """Write the report to ``path`` atomically, or to ``stdout`` when ``path`` is None.
-
-    A reader sees the old file or the whole new one, never part of one: the text goes to a
-    temporary file in the same directory, is flushed and fsynced, then renamed over ``path``.
-    On failure the temporary file is removed and the old report is left as it was. A missing
-    directory raises FileNotFoundError naming it. Blocking: call it once, at the end of a run.
-    """
-    text = render_report(report)
-    if path is None:
-        stdout.write(text)
-        stdout.flush()
-        return
-    _replace_atomically(Path(path), text)
-
-
-def load_report(path: str | os.PathLike[str]) -> Report:
-    """Read back a report written by :func:`write_report` (for ``apply --resume``).
-
-    Raises ReportError naming the file when it cannot be read or is not a v1 report.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"cannot read report {os.fspath(path)}: {exc}") from exc
-    try:
-        return Report.model_validate_json(text)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors()[:5])
-        raise ReportError(f"{os.fspath(path)} is not a valid report: {problems}") from exc
-
-
-def _describe(error: ErrorDetails) -> str:
-    """One pydantic error as ``key.path: message``, without echoing the offending value."""
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    return f"{where}: {error['msg']}"
-
-
-def _replace_atomically(target: Path, text: str) -> None:
-    directory = target.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"cannot write report {target}: directory {directory} does not exist"
-        )
-    # A random name so two writers never share a temp file; mode "x" refuses to reuse one.
-    temp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
-    try:
-        with temp.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable; best effort, as not every OS or filesystem allows it."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,11 +39,9 @@ from orchestrator.report import (
     compute_totals,
     exit_code_for,
     flags_from_vaults,
-    load_report,
     outcome_for,
-    render_report,
-    write_report,
 )
+from orchestrator.report_file import load_report, render_report, write_report
 
 STARTED = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 FINISHED = datetime(2026, 11, 25, 1, 2, 3, 400000, tzinfo=UTC)
@@ -251,6 +250,122 @@ def test_the_json_schema_describes_every_field_and_requires_the_schema_key() -> 
     for definition in [schema, *schema["$defs"].values()]:
         for name, prop in definition.get("properties", {}).items():
             assert prop.get("description"), f"{definition['title']}.{name} has no description"
+
+
+def varied_vaults() -> list[VaultReport]:
+    """Vaults of every shape: failed, empty, and with mappings of each kind; odd characters."""
+    failed_op = OperationReport(
+        url=None,
+        status=None,
+        polls=0,
+        started_at=None,
+        finished_at=None,
+        error=ErrorInfo(code="untrusted_url", message='a "quoted" \\ path\nand a line — ünïcode'),
+    )
+    still_running = OperationReport(
+        url=OPERATION_URL + "&x=<>&",
+        status="InProgress",
+        polls=3,
+        started_at=STARTED,
+        finished_at=None,
+        error=None,
+    )
+    before = MappingBefore(
+        agent_auto_update_status=None,
+        automation_account_arm_id="/subscriptions/s/aa/\u00e9\t",
+        authentication_type="RunAsAccount",
+        health_errors=2,
+        state="Paired",
+    )
+    mappings = [
+        MappingReport(
+            id=MAPPING_ID + "1",
+            result=MappingResult.SKIPPED,
+            skip_reason=SkipReason.COMPLIANT,
+            before=before,
+            operation=None,
+        ),
+        MappingReport(
+            id=MAPPING_ID + "2",
+            result=MappingResult.FAILED,
+            skip_reason=None,
+            before=None,
+            operation=failed_op,
+        ),
+        MappingReport(
+            id=MAPPING_ID + "3",
+            result=MappingResult.TIMED_OUT,
+            skip_reason=None,
+            before=before,
+            operation=still_running,
+        ),
+    ]
+    return [
+        *example_report().vaults,
+        vault(error=ErrorInfo(code="AuthorizationFailed", message="no access")),
+        vault(),
+        VaultReport(
+            id=VAULT_ID + "-2",
+            subscription_id="sub",
+            status=VaultStatus.OK,
+            error=None,
+            mappings=mappings,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 1, 4])
+@pytest.mark.parametrize("discovered", [False, True])
+def test_a_report_rendered_vault_by_vault_is_byte_for_byte_pydantics_whole_dump(
+    count: int, discovered: bool
+) -> None:
+    """The head and its vaults, rendered apart and joined, are exactly the whole model's dump."""
+    vaults = varied_vaults()[:count]
+    subscriptions = (
+        [SubscriptionReport(id="sub", status=VaultStatus.OK, error=None, vaults_found=count)]
+        if discovered
+        else None
+    )
+    whole = example_report(
+        vaults=vaults,
+        totals=compute_totals(vaults),
+        subscriptions=subscriptions,
+        duration_s=1.23456789,
+    )
+    exclude = None if discovered else {"subscriptions"}
+    expected = whole.model_dump_json(indent=2, by_alias=True, exclude=exclude) + "\n"
+    head = whole.model_copy(update={"vaults": []})
+    assert render_report(whole) == expected
+    assert render_report(head, iter(vaults)) == expected
+    assert json.loads(expected)["vaults"] == [v.model_dump(mode="json") for v in vaults]
+
+
+def test_a_report_written_vault_by_vault_is_the_rendered_report(tmp_path: Path) -> None:
+    vaults = varied_vaults()
+    whole = example_report(vaults=vaults, totals=compute_totals(vaults))
+    head = whole.model_copy(update={"vaults": []})
+    target = tmp_path / "report.json"
+    write_report(head, target, stdout=io.StringIO(), vaults=iter(vaults))
+    assert target.read_bytes() == render_report(whole).encode()
+    assert load_report(target) == whole
+    stdout = io.StringIO()
+    write_report(head, None, stdout=stdout, vaults=iter(vaults))
+    assert stdout.getvalue() == render_report(whole)
+
+
+def test_vaults_are_rendered_and_written_one_at_a_time() -> None:
+    """Each vault is written out before the next is asked for: none waits for the rest."""
+    vaults = varied_vaults()
+    stdout = io.StringIO()
+
+    def one_at_a_time() -> Iterator[VaultReport]:
+        for number, each in enumerate(vaults, start=1):
+            yield each
+            assert stdout.getvalue().count('"subscription_id"') == number
+
+    head = example_report(vaults=[], totals=compute_totals(vaults))
+    write_report(head, None, stdout=stdout, vaults=one_at_a_time())
+    assert json.loads(stdout.getvalue())["vaults"] == [v.model_dump(mode="json") for v in vaults]
 
 
 # --- model invariants ----------------------------------------------------------------------

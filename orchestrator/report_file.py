@@ -1,0 +1,138 @@
+"""The report as a file: rendered in pieces, written atomically, read back.
+
+A report's text is pydantic's ``model_dump_json(indent=2)`` of its :class:`Report`, with a
+trailing newline. A large run's report need not exist whole to be written: its head (a ``Report``
+with no vaults) and its vaults, rendered one at a time, join to exactly that text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Final, TextIO
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from orchestrator.errors import ReportError
+from orchestrator.report import Report, VaultReport
+
+
+def render_report(report: Report, vaults: Iterable[VaultReport] | None = None) -> str:
+    """The report as JSON text: indent 2, DESIGN's keys and order, a trailing newline.
+
+    ``vaults``, when given, stand in for ``report.vaults`` (see :func:`render_pieces`).
+    """
+    return "".join(render_pieces(report, vaults))
+
+
+# Where the vaults go in the text of a report rendered without them. JSON strings hold no raw
+# newline, so only the top-level key can match.
+_NO_VAULTS: Final = '\n  "vaults": []'
+
+
+def render_pieces(report: Report, vaults: Iterable[VaultReport] | None = None) -> Iterator[str]:
+    """The report's JSON text in pieces: the head, one piece per vault, the tail.
+
+    ``vaults``, when given, are rendered in place of ``report.vaults`` (leave those empty), each
+    only when its piece is asked for: neither every vault's models nor the whole text need exist
+    at once. Joined, the pieces are exactly pydantic's ``model_dump_json(indent=2)`` of the
+    report with those vaults, and a trailing newline.
+    """
+    exclude = {"subscriptions"} if report.subscriptions is None else None
+    if vaults is None:
+        vaults = report.vaults
+    empty = report.model_copy(update={"vaults": []})
+    head, tail = empty.model_dump_json(indent=2, by_alias=True, exclude=exclude).split(
+        _NO_VAULTS, 1
+    )
+    yield head + '\n  "vaults": ['
+    any_vault = False
+    for vault in vaults:
+        # A vault nested two levels deep: pydantic's own layout, indented four spaces more.
+        text = vault.model_dump_json(indent=2, by_alias=True).replace("\n", "\n    ")
+        yield (",\n    " if any_vault else "\n    ") + text
+        any_vault = True
+    yield ("\n  ]" if any_vault else "]") + tail + "\n"
+
+
+def write_report(
+    report: Report,
+    path: str | os.PathLike[str] | None,
+    *,
+    stdout: TextIO,
+    vaults: Iterable[VaultReport] | None = None,
+) -> None:
+    """Write the report to ``path`` atomically, or to ``stdout`` when ``path`` is None.
+
+    ``vaults``, when given, stand in for ``report.vaults`` and are rendered and written one at a
+    time (:func:`render_pieces`), so a large report is never held whole.
+    A reader sees the old file or the whole new one, never part of one: the text goes to a
+    temporary file in the same directory, is flushed and fsynced, then renamed over ``path``.
+    On failure the temporary file is removed and the old report is left as it was. A missing
+    directory raises FileNotFoundError naming it. Blocking: call it once, at the end of a run.
+    """
+    pieces = render_pieces(report, vaults)
+    if path is None:
+        stdout.writelines(pieces)
+        stdout.flush()
+        return
+    _replace_atomically(Path(path), pieces)
+
+
+def load_report(path: str | os.PathLike[str]) -> Report:
+    """Read back a report written by :func:`write_report` (for ``apply --resume``).
+
+    Raises ReportError naming the file when it cannot be read or is not a v1 report.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"cannot read report {os.fspath(path)}: {exc}") from exc
+    try:
+        return Report.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors()[:5])
+        raise ReportError(f"{os.fspath(path)} is not a valid report: {problems}") from exc
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One pydantic error as ``key.path: message``, without echoing the offending value."""
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    return f"{where}: {error['msg']}"
+
+
+def _replace_atomically(target: Path, pieces: Iterable[str]) -> None:
+    directory = target.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"cannot write report {target}: directory {directory} does not exist"
+        )
+    # A random name so two writers never share a temp file; mode "x" refuses to reuse one.
+    temp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        with temp.open("x", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(pieces)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable; best effort, as not every OS or filesystem allows it."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
