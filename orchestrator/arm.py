@@ -194,19 +194,12 @@ class ArmClient:
         kind = CallKind.SET if method == "PATCH" else CallKind.GET
         limiter = self._limiters.scope_for(subscription_id).for_kind(kind)
         max_attempts = attempts or self._policy.max_attempts
+        refreshed = False
         attempt = 0
         while True:
             attempt += 1
             try:
-                # The slot is held until the answer is read or the request failed: the server
-                # counts the request somewhere in between (see limits.py). The token is fetched
-                # inside it so a long wait for the slot cannot leave it stale; it is cached.
-                with await limiter.acquire(priority):
-                    try:
-                        token = await self._tokens.token()
-                    except AuthenticationError as exc:
-                        raise ArmAuthenticationError(exc.detail) from exc
-                    response = await self._exchange(method, url, body, token, kind)
+                response, token = await self._attempt(limiter, priority, method, url, body, kind)
             except ArmTransportError as exc:
                 if attempt >= max_attempts:
                     raise
@@ -215,27 +208,61 @@ class ArmClient:
             status = response.status
             if (
                 status == 401
+                and not refreshed
                 and _error_code(response.body) in EXPIRED_TOKEN_CODES
-                and attempt < max_attempts
             ):
-                try:
-                    await self._tokens.refresh(token)
-                except StaleTokenError:
-                    await self._wait_before_retry(method, url, attempt, None, "token still stale")
-                    continue
-                except AuthenticationError as exc:
-                    raise ArmAuthenticationError(exc.detail) from exc
-                _log.info("token_refreshed", method=method, path=_path(url))
+                refreshed = True  # DESIGN: get a fresh token, then retry once
+                await self._replace_token(token, method, url)
                 continue
             if status == 429:
                 self._on_throttled(limiter, kind, response, attempt)
             if not self._policy.is_retryable(status) or attempt >= max_attempts:
                 return response
-            delay_hint = parse_retry_after(response.header("Retry-After"))
             if status == 429:
-                self.counters.retried += 1  # the limiter pause is the wait
+                self.counters.retried += 1  # the limiter's pause is the wait
                 continue
-            await self._wait_before_retry(method, url, attempt, delay_hint, f"HTTP {status}")
+            retry_after = parse_retry_after(response.header("Retry-After"))
+            await self._wait_before_retry(method, url, attempt, retry_after, f"HTTP {status}")
+
+    async def _attempt(
+        self,
+        limiter: SlidingWindowLimiter,
+        priority: float,
+        method: str,
+        url: str,
+        body: Mapping[str, object] | None,
+        kind: CallKind,
+    ) -> tuple[ArmResponse, str]:
+        """One try: its limiter slot, a token, the exchange. Returns the answer and the token used."""
+        # The slot is held until the answer is read or the request failed: the server counts the
+        # request somewhere in between (see limits.py). The token is fetched inside it so a long
+        # wait for the slot cannot leave it stale; it is cached.
+        with await limiter.acquire(priority):
+            try:
+                token = await self._tokens.token()
+            except AuthenticationError as exc:
+                raise ArmAuthenticationError(exc.detail) from exc
+            return await self._exchange(method, url, body, token, kind), token
+
+    async def _replace_token(self, rejected: str, method: str, url: str) -> None:
+        """Get a token other than ``rejected``, which ARM called expired.
+
+        A credential's cache trusts the token's own expiry, so for a while it may hand back the
+        rejected one: wait with backoff and ask again, without sending anything meanwhile.
+        """
+        for attempt in range(1, self._policy.max_attempts + 1):
+            try:
+                await self._tokens.refresh(rejected)
+            except StaleTokenError:
+                await self._wait_before_retry(method, url, attempt, None, "token still stale")
+                continue
+            except AuthenticationError as exc:
+                raise ArmAuthenticationError(exc.detail) from exc
+            _log.info("token_refreshed", method=method, path=_path(url))
+            return
+        raise ArmAuthenticationError(
+            "the credential keeps returning the token ARM rejected as expired"
+        )
 
     async def _exchange(
         self, method: str, url: str, body: Mapping[str, object] | None, token: str, kind: CallKind

@@ -49,18 +49,25 @@ PATCH_BODY = {"properties": {"providerSpecificInput": {"instanceType": "A2A"}}}
 
 
 class FakeCredential:
-    """An AsyncTokenCredential handing out token-1, token-2, … (or raising ``error``)."""
+    """An AsyncTokenCredential handing out token-1, token-2, … (or raising ``error``).
 
-    def __init__(self, *, same_token: bool = False, error: Exception | None = None) -> None:
+    ``same_token``: always token-1; ``same_token_times``: token-1 for that many calls, then new ones
+    (a cache that keeps a rejected token until its own expiry).
+    """
+
+    def __init__(
+        self, *, same_token: bool = False, same_token_times: int = 0, error: Exception | None = None
+    ) -> None:
         self.calls = 0
         self._same = same_token
+        self._same_times = same_token_times
         self._error = error
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         self.calls += 1
         if self._error is not None:
             raise self._error
-        n = 1 if self._same else self.calls
+        n = 1 if self._same or self.calls <= self._same_times else self.calls
         return AccessToken(f"token-{n}", 4_102_444_800)  # year 2100
 
     async def close(self) -> None:
@@ -468,14 +475,15 @@ async def test_an_expired_token_is_refreshed_once_and_the_call_retried(
     assert rig.credential.calls == 2
 
 
-async def test_expired_answers_are_refreshed_until_the_attempts_run_out(
+async def test_a_second_expired_answer_is_returned_not_refreshed_again(
     rig: Rig, arm: aioresponses
 ) -> None:
+    """DESIGN: get a fresh token, then retry once."""
     arm.get(LIST_URL, status=401, payload=EXPIRED, repeat=True)
     response = await rig.client.get(LIST_URL, subscription_id=SUB)
     assert response.status == 401
-    assert rig.credential.calls == FAST.max_attempts
-    assert rig.client.counters.get == FAST.max_attempts
+    assert rig.credential.calls == 2
+    assert rig.client.counters.get == 2
 
 
 async def test_a_401_for_another_reason_is_not_retried(rig: Rig, arm: aioresponses) -> None:
@@ -486,15 +494,26 @@ async def test_a_401_for_another_reason_is_not_retried(rig: Rig, arm: aiorespons
     assert rig.credential.calls == 1
 
 
-async def test_a_refresh_that_yields_the_rejected_token_backs_off_and_tries_again(
+async def test_a_credential_that_keeps_the_rejected_token_fails_the_call_without_resending(
     session: aiohttp.ClientSession, arm: aioresponses
 ) -> None:
     rig = Rig(session, credential=FakeCredential(same_token=True))
     arm.get(LIST_URL, status=401, payload=EXPIRED, repeat=True)
+    with pytest.raises(ArmAuthenticationError, match="keeps returning"):
+        await rig.client.get(LIST_URL, subscription_id=SUB)
+    assert rig.client.counters.get == 1  # the rejected token was never sent again
+    assert rig.credential.calls == 1 + FAST.max_attempts
+
+
+async def test_a_stale_token_is_waited_out_then_the_call_succeeds(
+    session: aiohttp.ClientSession, arm: aioresponses
+) -> None:
+    rig = Rig(session, credential=FakeCredential(same_token_times=2))
+    arm.get(LIST_URL, status=401, payload=EXPIRED)
+    arm.get(LIST_URL, payload={"value": []})
     response = await rig.client.get(LIST_URL, subscription_id=SUB)
-    assert response.status == 401
-    assert rig.client.counters.get == FAST.max_attempts
-    assert rig.client.counters.retried == FAST.max_attempts - 1
+    assert response.status == 200
+    assert rig.client.counters.get == 2
 
 
 # --- bodies --------------------------------------------------------------------------------------
