@@ -146,9 +146,10 @@ def _run(command: Command, args: argparse.Namespace) -> int:
         return int(ExitCode.LOCK_HELD)
     except ConfigError as exc:
         return _refuse(exc)
-    write_report(report, args.report, stdout=sys.stdout)
+    report.write(args.report, stdout=sys.stdout)
     if console is not None:
-        display.print_outcome(report, loaded.config, console)
+        # The terminal's summary takes the whole report: only there is it built as one model.
+        display.print_outcome(report.whole(), loaded.config, console)
     return report.exit_code
 
 

@@ -108,7 +108,7 @@ class Engine:
             except Exception as exc:  # the per-vault boundary: any error is this vault's outcome
                 _log.exception("vault_crashed")
                 vault.fail(ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}"))
-            vault.listed = True
+            vault.end_listing()
             if vault.status is VaultStatus.ERROR:
                 _log.error("vault_failed", code=vault.error.code if vault.error else None)
             self._progress.vault_listed(vault)

@@ -2,15 +2,22 @@
 
 Records are updated in place as work progresses, so whatever ends the run (completion, the
 deadline, an interrupt) the records say exactly where everything stands: :func:`settle` gives
-every unfinished mapping its final result from the stage it reached.
+every unfinished mapping its final result from the stage it reached. A run keeps one record per
+mapping until its end, so a finished record holds only what the report needs; the report's
+models are built from the records one vault at a time, as the report is written
+(:class:`RunReport`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from orchestrator.asr import MappingSnapshot, SkipReason
 from orchestrator.report import (
@@ -19,9 +26,11 @@ from orchestrator.report import (
     MappingReport,
     MappingResult,
     OperationReport,
+    Report,
     VaultReport,
     VaultStatus,
 )
+from orchestrator.report_file import write_report
 from orchestrator.targets import VaultTarget
 
 if TYPE_CHECKING:
@@ -43,25 +52,68 @@ class Ending(StrEnum):
     INTERRUPT = "interrupt"
 
 
+def _shared(value: str | None) -> str | None:
+    """One copy of a value that many mappings repeat (states, statuses, an account's id)."""
+    return sys.intern(value) if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """A mapping's settings as listed; a pydantic :class:`MappingBefore` only while reported.
+
+    Kept for every mapping until the end of the run, so kept small: a model would cost ~0.8 KB.
+    """
+
+    agent_auto_update_status: str | None
+    automation_account_arm_id: str | None
+    authentication_type: str | None
+    health_errors: int
+    state: str | None
+
+    @classmethod
+    def of(cls, snapshot: MappingSnapshot) -> Before:
+        return cls(
+            agent_auto_update_status=_shared(snapshot.agent_auto_update_status),
+            automation_account_arm_id=_shared(snapshot.automation_account_arm_id),
+            authentication_type=_shared(snapshot.authentication_type),
+            health_errors=snapshot.health_errors,
+            state=_shared(snapshot.state),
+        )
+
+    def to_model(self) -> MappingBefore:
+        return MappingBefore(
+            agent_auto_update_status=self.agent_auto_update_status,
+            automation_account_arm_id=self.automation_account_arm_id,
+            authentication_type=self.authentication_type,
+            health_errors=self.health_errors,
+            state=self.state,
+        )
+
+
 @dataclass(slots=True, eq=False)
 class MappingWork:
-    """One listed mapping: what it was, what was done to it, how that ended."""
+    """One listed mapping: what it was, what was done to it, how that ended.
+
+    Once done it keeps only what the report needs: the PATCH body goes once sent, the tracked
+    operation (callbacks, verdicts, log context) once it ended; its poll count stays.
+    """
 
     id: str
     name: str
     subscription_id: str
     vault_name: str
-    before: MappingBefore
+    before: Before
     stage: Stage = Stage.LISTED
     body: dict[str, object] | None = field(default=None, repr=False)
     result: MappingResult | None = None
     skip_reason: SkipReason | None = None
-    operation: TrackedOperation | None = field(default=None, repr=False)
+    operation: TrackedOperation | None = field(default=None, repr=False)  # while it is tracked
     operation_url: str | None = None
     status: str | None = None
     error: ErrorInfo | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    final_polls: int = 0  # the operation's polls, once it is no longer tracked
 
     @classmethod
     def listed(cls, snapshot: MappingSnapshot, vault: VaultWork) -> MappingWork:
@@ -70,7 +122,7 @@ class MappingWork:
             name=snapshot.name,
             subscription_id=vault.target.vault.subscription_id,
             vault_name=vault.target.vault.name,
-            before=MappingBefore.from_snapshot(snapshot),
+            before=Before.of(snapshot),
         )
 
     @property
@@ -79,7 +131,7 @@ class MappingWork:
 
     @property
     def polls(self) -> int:
-        return self.operation.polls if self.operation is not None else 0
+        return self.operation.polls if self.operation is not None else self.final_polls
 
     @property
     def error_code(self) -> str | None:
@@ -106,11 +158,14 @@ class MappingWork:
         self.result = result
         self.skip_reason = skip_reason
         if status is not None:
-            self.status = status
+            self.status = sys.intern(status)
         self.error = error
         if self.started_at is not None:
             self.finished_at = datetime.now(UTC)
         self.stage = Stage.DONE
+        if self.operation is not None:
+            self.final_polls = self.operation.polls
+            self.operation = None
 
     def settle(self, ending: Ending) -> None:
         """Give an unfinished mapping its final result from the stage it reached."""
@@ -142,7 +197,7 @@ class MappingWork:
             id=self.id,
             result=self.result,
             skip_reason=self.skip_reason,
-            before=self.before,
+            before=self.before.to_model(),
             operation=operation,
         )
 
@@ -156,14 +211,24 @@ class VaultWork:
     error: ErrorInfo | None = None
     listed: bool = False  # the whole listing was read (or failed for good)
     mappings: list[MappingWork] = field(default_factory=list)
-    _ids: set[str] = field(default_factory=set, repr=False)
+    # Lower-cased ids of the mappings listed so far, to drop a mapping a page repeats; only
+    # listing needs them, so end_listing() lets them go.
+    _ids: set[str] | None = field(default_factory=set, repr=False)
 
     def has_mapping(self, mapping_id: str) -> bool:
+        """Whether this mapping was listed already; only while listing."""
+        assert self._ids is not None, "the vault's listing has ended"
         return mapping_id.lower() in self._ids
 
     def add(self, work: MappingWork) -> None:
+        assert self._ids is not None, "the vault's listing has ended"
         self._ids.add(work.id.lower())
         self.mappings.append(work)
+
+    def end_listing(self) -> None:
+        """The listing was read whole, or failed for good: no mapping will be added."""
+        self.listed = True
+        self._ids = None
 
     def fail(self, error: ErrorInfo) -> None:
         self.status = VaultStatus.ERROR
@@ -174,7 +239,7 @@ class VaultWork:
         for mapping in self.mappings:
             mapping.settle(ending)
         if not self.listed:
-            self.listed = True
+            self.end_listing()
             self.fail(
                 ErrorInfo(
                     code="timed_out" if ending is Ending.DEADLINE else "interrupted",
@@ -190,3 +255,40 @@ class VaultWork:
             error=self.error,
             mappings=[m.to_report() for m in self.mappings],
         )
+
+
+def count_results(vaults: Sequence[VaultWork]) -> Counter[MappingResult]:
+    """How many settled mappings ended with each result."""
+    results: Counter[MappingResult] = Counter()
+    for vault in vaults:
+        for mapping in vault.mappings:
+            assert mapping.result is not None, "settle() every record before counting"
+            results[mapping.result] += 1
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """A finished run's report in two parts, so it is written one vault at a time.
+
+    ``head`` is the report but its vaults: ``vaults`` is empty, ``totals`` were counted from the
+    settled records. Each vault's models are built from its record only when it is written.
+    """
+
+    head: Report
+    records: Sequence[VaultWork] = field(repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        return self.head.exit_code
+
+    def vaults(self) -> Iterator[VaultReport]:
+        return (vault.to_report() for vault in self.records)
+
+    def whole(self) -> Report:
+        """The report as one model, every vault in it: costly for a large run."""
+        return self.head.model_copy(update={"vaults": list(self.vaults())})
+
+    def write(self, path: str | os.PathLike[str] | None, *, stdout: TextIO) -> None:
+        """:func:`write_report`, vault by vault: atomically to ``path``, or to ``stdout``."""
+        write_report(self.head, path, stdout=stdout, vaults=self.vaults())

@@ -32,7 +32,7 @@ from orchestrator.limits import LimiterRegistry, LimitSpec
 from orchestrator.lock import RunLock
 from orchestrator.poller import Poller
 from orchestrator.progress import Phase, Progress
-from orchestrator.records import Ending, VaultWork
+from orchestrator.records import Ending, RunReport, VaultWork, count_results
 from orchestrator.report import (
     Calls,
     Command,
@@ -40,9 +40,9 @@ from orchestrator.report import (
     RunFlags,
     SubscriptionReport,
     VaultStatus,
-    compute_totals,
+    count_totals,
     exit_code_for,
-    flags_from_vaults,
+    flags_from_totals,
     outcome_for,
 )
 from orchestrator.resume import ResumePoint, resume_points
@@ -83,7 +83,7 @@ async def execute(
     *,
     resume: Report | None = None,
     watch: Watch | None = None,
-) -> Report:
+) -> RunReport:
     """Run ``command`` (plan or apply) for ``loaded``; never raises for what a report can say.
 
     ``resume``: an earlier report whose running operations are tracked again first.
@@ -107,12 +107,13 @@ async def execute(
             await _run_interruptibly(state)
             state.progress.begin(Phase.FINISHED if state.ending is None else Phase.STOPPED)
     report = build_report(state)
+    head = report.head
     _log.info(
         "run_finished",
-        outcome=str(report.outcome),
-        exit_code=report.exit_code,
-        duration_s=round(report.duration_s, 3),
-        **report.totals.model_dump(),
+        outcome=str(head.outcome),
+        exit_code=head.exit_code,
+        duration_s=round(head.duration_s, 3),
+        **head.totals.model_dump(),
     )
     return report
 
@@ -253,14 +254,21 @@ async def _start_emulator(stack: AsyncExitStack, config: Config) -> str:
     return server.base_url
 
 
-def build_report(state: RunState) -> Report:
-    """The report for a run however it ended: every mapping settled, totals derived, exit code set."""
+def build_report(state: RunState) -> RunReport:
+    """The report for a run however it ended: every mapping settled, totals counted, exit code set.
+
+    The vaults' models are not built here: :class:`RunReport` builds them as it writes them.
+    """
     ending = state.ending or Ending.DEADLINE
     for vault in state.vaults:
         vault.settle(ending)
-    vaults = [vault.to_report() for vault in state.vaults]
+    totals = count_totals(
+        count_results(state.vaults),
+        vaults=len(state.vaults),
+        vaults_failed=sum(vault.status is VaultStatus.ERROR for vault in state.vaults),
+    )
     subscription_failed = any(s.status is VaultStatus.ERROR for s in state.subscriptions or [])
-    flags = flags_from_vaults(vaults) | RunFlags(
+    flags = flags_from_totals(totals) | RunFlags(
         unauthenticated=state.unauthenticated,
         interrupted=state.ending is Ending.INTERRUPT,
         timed_out=state.ending is Ending.DEADLINE,
@@ -268,7 +276,7 @@ def build_report(state: RunState) -> Report:
     )
     exit_code = exit_code_for(flags)
     finished = datetime.now(UTC)
-    return Report(
+    head = Report(
         run_id=state.run_id,
         command=state.command,
         action=state.config.action,
@@ -277,8 +285,9 @@ def build_report(state: RunState) -> Report:
         duration_s=time.monotonic() - state.started_clock,
         outcome=outcome_for(exit_code),
         exit_code=int(exit_code),
-        totals=compute_totals(vaults),
+        totals=totals,
         calls=state.calls,
-        vaults=vaults,
+        vaults=[],
         subscriptions=state.subscriptions,
     )
+    return RunReport(head, state.vaults)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +15,27 @@ from orchestrator.asr import SkipReason, parse_mapping
 from orchestrator.desired import Action, DesiredState
 from orchestrator.lro import AsyncOperationPolling
 from orchestrator.poller import TrackedOperation
-from orchestrator.records import Ending, MappingWork, Stage, VaultWork
-from orchestrator.report import ErrorInfo, MappingResult, VaultStatus
+from orchestrator.records import (
+    Before,
+    Ending,
+    MappingWork,
+    RunReport,
+    Stage,
+    VaultWork,
+    count_results,
+)
+from orchestrator.report import (
+    Calls,
+    Command,
+    ErrorInfo,
+    MappingBefore,
+    MappingResult,
+    Outcome,
+    Report,
+    VaultStatus,
+    compute_totals,
+)
+from orchestrator.report_file import render_report
 from orchestrator.targets import VaultId, VaultTarget
 
 SUB = "11111111-1111-1111-1111-111111111111"
@@ -219,6 +242,32 @@ def test_reporting_an_unsettled_mapping_is_a_bug() -> None:
         listed().to_report()
 
 
+def test_the_before_facts_report_as_the_snapshots_model() -> None:
+    snapshot = parse_mapping(raw_mapping(authenticationType="RunAsAccount"))
+    before = Before.of(snapshot)
+    assert before.to_model() == MappingBefore.from_snapshot(snapshot)
+
+
+def test_values_many_mappings_repeat_are_kept_once() -> None:
+    decoded = [json.loads(json.dumps(raw_mapping(f"m{n}", authenticationType="x"))) for n in (1, 2)]
+    assert decoded[0]["properties"]["state"] is not decoded[1]["properties"]["state"]
+    first, second = (Before.of(parse_mapping(raw)) for raw in decoded)
+    assert first.agent_auto_update_status is second.agent_auto_update_status
+    assert first.authentication_type is second.authentication_type
+    assert first.state is second.state
+
+
+def test_a_finished_operation_is_let_go_and_its_polls_kept() -> None:
+    work = running(listed(), polls=4)
+    work.finish(MappingResult.SUCCEEDED, status="".join(["Succ", "eeded"]))
+    assert work.operation is None
+    assert work.polls == 4
+    assert work.status is sys.intern("Succeeded")
+    operation = work.to_report().operation
+    assert operation is not None
+    assert (operation.url, operation.polls) == (OP_URL, 4)
+
+
 def test_polls_come_from_the_tracked_operation() -> None:
     work = running(listed(), polls=0)
     assert work.operation is not None
@@ -303,3 +352,66 @@ def test_mappings_are_known_by_id_case_insensitively() -> None:
     assert vault.has_mapping(work.id.upper())
     assert vault.has_mapping(work.id.lower())
     assert not vault.has_mapping(work.id + "x")
+
+
+def test_the_ids_are_let_go_when_the_listing_ends() -> None:
+    """Only listing looks mappings up, so their ids need not outlive it."""
+    vault = vault_work()
+    listed(vault)
+    vault.end_listing()
+    assert vault.listed
+    with pytest.raises(AssertionError, match="listing has ended"):
+        vault.has_mapping("anything")
+
+
+# --- RunReport -----------------------------------------------------------------------------------
+
+
+def settled_vaults() -> list[VaultWork]:
+    first, second = vault_work(), vault_work()
+    skipped, done = listed(first, "a"), running(listed(first, "b"), polls=2)
+    skipped.finish(MappingResult.SKIPPED, skip_reason=SkipReason.COMPLIANT)
+    done.finish(MappingResult.SUCCEEDED, status="Succeeded")
+    listed(second, "c")
+    first.end_listing()
+    for vault in (first, second):
+        vault.settle(Ending.DEADLINE)
+    return [first, second]
+
+
+def run_report(vaults: list[VaultWork]) -> RunReport:
+    head = Report(
+        run_id="run-1",
+        command=Command.APPLY,
+        action=Action.ENABLE,
+        started_at=STARTED,
+        finished_at=STARTED,
+        duration_s=0.0,
+        outcome=Outcome.TIMED_OUT,
+        exit_code=3,
+        totals=compute_totals([]),
+        calls=Calls(get=0, set=0, throttled=0, retried=0),
+        vaults=[],
+    )
+    return RunReport(head, vaults)
+
+
+def test_results_are_counted_from_the_settled_records() -> None:
+    vaults = settled_vaults()
+    assert count_results(vaults) == {
+        MappingResult.SKIPPED: 1,
+        MappingResult.SUCCEEDED: 1,
+        MappingResult.NOT_STARTED: 1,
+    }
+    report = run_report(vaults).whole()
+    assert compute_totals(report.vaults).mappings == 3
+
+
+def test_a_run_report_is_written_as_the_whole_report_renders(tmp_path: Path) -> None:
+    report = run_report(settled_vaults())
+    target = tmp_path / "report.json"
+    report.write(target, stdout=io.StringIO())
+    whole = report.whole()
+    assert [v.status for v in whole.vaults] == [VaultStatus.OK, VaultStatus.ERROR]
+    assert target.read_text(encoding="utf-8") == render_report(whole)
+    assert report.exit_code == 3
