@@ -152,28 +152,32 @@ class Engine:
         return work
 
     async def _patch_worker(self) -> None:
+        # This task's own context carries the vault of the mapping it works on: bound when the
+        # vault changes, never reset (nothing else runs in this context).
+        bound: tuple[str, str] | None = None
         while (work := await self._patches.get()) is not None:
             if self._stop_patching.is_set():
                 continue  # left QUEUED: reported not_started
+            if bound != (work.vault_name, work.subscription_id):
+                bound = (work.vault_name, work.subscription_id)
+                structlog.contextvars.bind_contextvars(**work.log_context)
             await self._patch(work)
 
     async def _patch(self, work: MappingWork) -> None:
-        with structlog.contextvars.bound_contextvars(**work.log_context):
-            try:
-                await self._send_patch(work)
-            except ArmError as exc:
-                work.finish(
-                    MappingResult.FAILED, error=ErrorInfo(code=exc.code, message=exc.message)
-                )
-            except Exception as exc:  # the per-mapping boundary
-                _log.exception("mapping_crashed")
-                work.finish(
-                    MappingResult.FAILED,
-                    error=ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
-                )
-            if work.stage is Stage.DONE and work.result is MappingResult.FAILED:
-                _log.warning("mapping_failed", mapping=work.name, code=work.error_code)
-            self._progress.patch_done(work)
+        """PATCH one mapping; the caller has bound its vault's log context."""
+        try:
+            await self._send_patch(work)
+        except ArmError as exc:
+            work.finish(MappingResult.FAILED, error=ErrorInfo(code=exc.code, message=exc.message))
+        except Exception as exc:  # the per-mapping boundary
+            _log.exception("mapping_crashed")
+            work.finish(
+                MappingResult.FAILED,
+                error=ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}"),
+            )
+        if work.stage is Stage.DONE and work.result is MappingResult.FAILED:
+            _log.warning("mapping_failed", mapping=work.name, code=work.error_code)
+        self._progress.patch_done(work)
 
     async def _send_patch(self, work: MappingWork) -> None:
         assert work.body is not None
@@ -182,7 +186,7 @@ class Engine:
         url = self._client.url(work.id)
         body, work.body = work.body, None  # sent once; a large fleet need not keep every body
         response = await self._client.patch(url, body, subscription_id=work.subscription_id)
-        _log.info("patch_sent", mapping=work.name, status=response.status)
+        _log.debug("patch_sent", mapping=work.name, status=response.status)
         if response.status == 200:
             work.finish(MappingResult.SUCCEEDED, status="Succeeded")
             return

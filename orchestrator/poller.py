@@ -174,9 +174,10 @@ class Poller:
 
     async def _poll(self, op: TrackedOperation) -> None:
         try:
-            with structlog.contextvars.bound_contextvars(**op.log_context):
-                verdict = await self._read(op)
-                self._after_read(op, verdict)
+            # A task of its own, so its own context: bound for this read, never reset.
+            structlog.contextvars.bind_contextvars(**op.log_context)
+            verdict = await self._read(op)
+            self._after_read(op, verdict)
         finally:
             self._inflight -= 1
             self._slots.release()

@@ -204,7 +204,8 @@ async def test_every_log_line_of_a_vault_carries_vault_and_subscription(
 ) -> None:
     server = await start_emulator(seed=13, **QUICK)
     config = write_config(tmp_path / "c.yaml", server, action="enable", subscriptions="all")
-    run = await run_cli("apply", str(config), env=cli_env(server))
+    # At debug level, so the per-mapping lines (patch_sent) are there to check too.
+    run = await run_cli("apply", str(config), "--log-level", "debug", env=cli_env(server))
     assert run.exit_code == 0, run.stderr
     events = run.log_events()
     names = {e["event"] for e in events}

@@ -292,6 +292,25 @@ def test_a_read_runs_with_the_operations_log_context() -> None:
     assert client.calls[0].context == {"vault": "v1", "subscription_id": SUB}
 
 
+def test_each_read_carries_its_own_operations_log_context_and_nothing_leaks() -> None:
+    urls = [f"{BASE}/a", f"{BASE}/b"]
+    client = FakeClient({url: [running(1), succeeded()] for url in urls})
+    done = Done(2)
+    after: list[dict[str, object]] = []
+
+    async def main() -> None:
+        ops = [operation(url, done, not_before=0.0) for url in urls]
+        ops[1].log_context = {"vault": "v2", "subscription_id": SUB}
+        await track_all(Poller(client), ops, done)  # type: ignore[arg-type]
+        after.append(structlog.contextvars.get_contextvars())
+
+    virtual(main)
+    assert len(client.calls) == 4
+    seen = {(call.url, call.context["vault"]) for call in client.calls}
+    assert seen == {(urls[0], "v1"), (urls[1], "v2")}
+    assert after == [{}]
+
+
 # --- Poller: how operations end ------------------------------------------------------------------
 
 
