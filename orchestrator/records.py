@@ -175,10 +175,19 @@ class MappingWork:
         status = last.status if last is not None and last.status else self.status
         if self.stage in (Stage.LISTED, Stage.QUEUED):
             self.finish(MappingResult.NOT_STARTED)
-        elif ending is Ending.INTERRUPT:
-            self.finish(MappingResult.INTERRUPTED, status=status)
-        else:
-            self.finish(MappingResult.TIMED_OUT, status=status)
+            return
+        result = (
+            MappingResult.INTERRUPTED if ending is Ending.INTERRUPT else MappingResult.TIMED_OUT
+        )
+        unanswered = None
+        if self.stage is Stage.PATCHING:
+            # No operation URL to name: say why, and that the change may or may not be under way.
+            unanswered = ErrorInfo(
+                code="patch_unanswered",
+                message=f"the run ended ({ending}) while this mapping's PATCH was being sent "
+                "or retried; whether ASR accepted it is unknown",
+            )
+        self.finish(result, status=status, error=unanswered)
         self.finished_at = None  # the operation did not finish: only its start is known
 
     def to_report(self) -> MappingReport:

@@ -70,6 +70,8 @@ SCENARIOS = {
             "vaults_per_subscription": 10,
             "mappings_per_vault": [4, 8],
             "page_size": 3,
+            # Short enough that every operation but the endless ones ends well before the deadline.
+            "operation_seconds": [0.2, 1.5],
             "operation_failure_rate": 0.05,
             "limits": TIGHT_LIMITS,
             "faults": REALISTIC_FAULTS,

@@ -131,6 +131,7 @@ def test_a_patch_under_way_settles_by_the_ending(ending: Ending, result: Mapping
     assert operation is not None
     assert (operation.url, operation.status, operation.polls) == (None, None, 0)
     assert (operation.started_at, operation.finished_at) == (STARTED, None)
+    assert operation.error is not None and operation.error.code == "patch_unanswered"
 
 
 @pytest.mark.parametrize(
