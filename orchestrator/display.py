@@ -288,11 +288,12 @@ def summary_table(report: Report) -> Table:
         show_footer=len(rows) > 1,
         pad_edge=False,
     )
-    table.add_column("Subscription", "Total", no_wrap=True)
-    table.add_column("Vaults", str(totals.vaults), justify="right")
+    # On a narrow terminal the subscription id folds; the counts and their headings never shrink.
+    table.add_column("Subscription", "Total", overflow="fold")
+    table.add_column("Vaults", str(totals.vaults), justify="right", min_width=6, no_wrap=True)
     for name, result in columns:
         total = totals.changed if result is None else sum(row.count(result) for row in rows)
-        table.add_column(name, str(total), justify="right")
+        table.add_column(name, str(total), justify="right", min_width=len(name), no_wrap=True)
     with_status = any(row.status != "ok" for row in rows)
     if with_status:
         table.add_column("Status", overflow="fold")
