@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from requests_for_tests import ENABLE, changeable
 
-from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
+from orchestrator.emulator import EmulatorServer, FleetSpec
 from orchestrator.emulator.fleet_spec import Shares
 
 pytestmark = pytest.mark.integration
 
-ENABLE = {
-    "properties": {
-        "providerSpecificInput": {
-            "instanceType": "A2A",
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation"
-            "/automationAccounts/aa",
-        }
-    }
-}
 SPEC = FleetSpec(
     vaults_per_subscription=5,
     mappings_per_vault=(2, 2),
@@ -33,16 +24,10 @@ async def limited(start_emulator) -> EmulatorServer:
     return await start_emulator(SPEC)
 
 
-def _mappings(server: EmulatorServer) -> list[str]:
-    return [
-        m.id for m in server.state.fleet.mappings.values() if m.condition is Condition.NEEDS_CHANGE
-    ]
-
-
 async def test_the_set_limit_admits_calls_patches_then_answers_429(
     limited, arm_for, emulator_clock
 ) -> None:
-    arm, mappings = arm_for(limited), _mappings(limited)
+    arm, mappings = arm_for(limited), changeable(limited)
     for offset, mapping_id in zip((0, 10, 20), mappings, strict=False):
         emulator_clock.advance(offset and 10)
         assert (await arm.patch(mapping_id, ENABLE)).status == 202
@@ -57,7 +42,7 @@ async def test_the_set_limit_admits_calls_patches_then_answers_429(
 async def test_a_throttled_patch_is_not_admitted_and_changes_nothing(
     limited, arm_for, emulator_clock
 ) -> None:
-    arm, mappings = arm_for(limited), _mappings(limited)
+    arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:3]:
         await arm.patch(mapping_id, ENABLE)
     for _ in range(5):
@@ -70,7 +55,7 @@ async def test_a_throttled_patch_is_not_admitted_and_changes_nothing(
 
 
 async def test_the_retry_after_of_a_429_is_honest(limited, arm_for, emulator_clock) -> None:
-    arm, mappings = arm_for(limited), _mappings(limited)
+    arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:3]:
         await arm.patch(mapping_id, ENABLE)
     emulator_clock.advance(0.5)
@@ -83,7 +68,7 @@ async def test_the_retry_after_of_a_429_is_honest(limited, arm_for, emulator_clo
 async def test_the_get_limit_is_separate_from_the_set_limit(
     limited, arm_for, emulator_clock
 ) -> None:
-    arm, mappings = arm_for(limited), _mappings(limited)
+    arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:3]:
         await arm.patch(mapping_id, ENABLE)
     for _ in range(4):
@@ -101,7 +86,7 @@ async def test_the_get_limit_is_separate_from_the_set_limit(
 async def test_peak_window_counts_every_arrival_admitted_or_not(
     limited, arm_for, emulator_clock
 ) -> None:
-    arm, mappings = arm_for(limited), _mappings(limited)
+    arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:5]:
         await arm.patch(mapping_id, ENABLE)
     emulator_clock.advance(61)
@@ -112,7 +97,7 @@ async def test_peak_window_counts_every_arrival_admitted_or_not(
 
 
 async def test_below_the_limit_nothing_is_throttled(limited, arm_for, emulator_clock) -> None:
-    arm, mappings = arm_for(limited), _mappings(limited)
+    arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:9]:
         assert (await arm.patch(mapping_id, ENABLE)).status == 202
         emulator_clock.advance(20)  # 3 per 60 s, exactly at the limit

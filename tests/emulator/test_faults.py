@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from requests_for_tests import ENABLE
 
 from orchestrator.emulator import NO_ANSWER, Condition, EmulatorServer, FleetSpec
 from orchestrator.emulator.fleet_spec import Faults
 
 pytestmark = pytest.mark.integration
-
-ENABLE = {
-    "properties": {
-        "providerSpecificInput": {
-            "instanceType": "A2A",
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation"
-            "/automationAccounts/aa",
-        }
-    }
-}
 
 
 async def _faulty(start_emulator, **faults: object) -> EmulatorServer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from requests_for_tests import ENABLE
 from yarl import URL
 
 from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
@@ -12,16 +13,6 @@ from orchestrator.emulator.fleet_spec import Faults, ForeignLinks
 pytestmark = pytest.mark.integration
 
 FOREIGN = "http://127.0.0.2:4321"
-ENABLE = {
-    "properties": {
-        "providerSpecificInput": {
-            "instanceType": "A2A",
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation"
-            "/automationAccounts/aa",
-        }
-    }
-}
 
 
 def _spec(**links: str) -> FleetSpec:

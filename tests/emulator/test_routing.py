@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from requests_for_tests import ENABLE
 from yarl import URL
 
 from orchestrator.emulator import Condition
 
 pytestmark = pytest.mark.integration
-
-ENABLE = {
-    "properties": {
-        "providerSpecificInput": {
-            "instanceType": "A2A",
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation"
-            "/automationAccounts/aa",
-        }
-    }
-}
 
 
 def _respell(path: str, how: str) -> str:

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from requests_for_tests import ENABLE, changeable
 
-from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
+from orchestrator.emulator import EmulatorServer, FleetSpec
 from orchestrator.emulator.fleet_spec import Shares
 
 pytestmark = pytest.mark.integration
 
-ENABLE = {
-    "properties": {
-        "providerSpecificInput": {
-            "instanceType": "A2A",
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation"
-            "/automationAccounts/aa",
-        }
-    }
-}
 SPEC = FleetSpec(
     vaults_per_subscription=2,
     mappings_per_vault=(2, 2),
@@ -31,11 +22,6 @@ SPEC = FleetSpec(
 @pytest.fixture
 async def server(start_emulator) -> EmulatorServer:
     return await start_emulator(SPEC)
-
-
-def _changeable(server: EmulatorServer) -> list[str]:
-    records = server.state.fleet.mappings.values()
-    return [m.id for m in records if m.condition is Condition.NEEDS_CHANGE]
 
 
 async def test_counters_need_no_token_and_are_not_counted(server, arm_for) -> None:
@@ -51,7 +37,7 @@ async def test_counters_need_no_token_and_are_not_counted(server, arm_for) -> No
 async def test_counters_report_requests_peaks_limits_and_throttling(
     server, arm_for, emulator_clock
 ) -> None:
-    arm, mappings = arm_for(server), _changeable(server)
+    arm, mappings = arm_for(server), changeable(server)
     accepted = [await arm.patch(mapping_id, ENABLE) for mapping_id in mappings[:3]]
     assert [a.status for a in accepted] == [202, 202, 429]
     emulator_clock.advance(11)
@@ -74,7 +60,7 @@ async def test_counters_report_requests_peaks_limits_and_throttling(
 async def test_the_journal_lists_requests_oldest_first_and_filters_by_kind(
     server, arm_for, emulator_clock
 ) -> None:
-    arm, mappings = arm_for(server), _changeable(server)
+    arm, mappings = arm_for(server), changeable(server)
     first = await arm.patch(mappings[0], ENABLE)
     emulator_clock.advance(2)
     await arm.get(first.headers["Azure-AsyncOperation"])
