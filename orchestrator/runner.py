@@ -154,15 +154,15 @@ async def _run(state: RunState, engine_ref: list[Engine]) -> None:
         if config.emulator is not None:
             endpoint = await _start_emulator(stack, config)
             credential_kind = "managed_identity"
-        credential = build_credential(
-            credential_kind,
-            authority_host=config.authority_host,
-            managed_identity_client_id=config.managed_identity_client_id,
-        )
-        tokens = TokenProvider(credential, config.token_scope, credential_name=credential_kind)
-        stack.push_async_callback(tokens.close)
         state.progress.begin(Phase.AUTHENTICATING)
         try:
+            credential = build_credential(
+                credential_kind,
+                authority_host=config.authority_host,
+                managed_identity_client_id=config.managed_identity_client_id,
+            )
+            tokens = TokenProvider(credential, config.token_scope, credential_name=credential_kind)
+            stack.push_async_callback(tokens.close)
             await tokens.token()
         except AuthenticationError as exc:
             state.unauthenticated = True

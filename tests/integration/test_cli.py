@@ -222,3 +222,26 @@ async def test_every_log_line_of_a_vault_carries_vault_and_subscription(
     token_values = [t for t in server.state.counters.tokens]
     assert token_values  # a token was issued; no line carries a bearer value
     assert "Bearer " not in run.stderr
+
+
+async def test_a_credential_that_cannot_even_be_built_exits_4_without_a_traceback(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """workload_identity with none of its environment variables: azure-identity refuses to build it."""
+    vault = (
+        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg"
+        "/providers/Microsoft.RecoveryServices/vaults/v1"
+    )
+    config = write_config(
+        tmp_path / "c.yaml",
+        None,
+        action="disable",
+        credential="workload_identity",
+        arm_endpoint="http://127.0.0.1:9",
+        vaults=[vault],
+    )
+    run = await run_cli("apply", str(config), env=cli_env(None))
+    assert run.exit_code == 4, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "workload_identity" in run.stderr
+    assert run.report is not None and run.report["outcome"] == "unauthenticated"
