@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 import structlog
 
@@ -22,6 +23,9 @@ from orchestrator.errors import ConfigError, LockHeldError, ReportError
 from orchestrator.logs import configure_logging
 from orchestrator.report import Calls, Command, ExitCode, Outcome, Report, Totals
 from orchestrator.report_file import load_report, write_report
+
+if TYPE_CHECKING:
+    from orchestrator.records import RunReport
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
@@ -127,7 +131,8 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         code = _refuse(exc)
         if args.report and Path(args.report).parent.is_dir():
-            write_report(_invalid_report(command), args.report, stdout=sys.stdout)
+            with contextlib.suppress(OSError):  # the config's error, on stderr, is what matters
+                write_report(_invalid_report(command), args.report, stdout=sys.stdout)
         return code
     from orchestrator.runner import execute  # the network stack loads only for runs
 
@@ -146,10 +151,24 @@ def _run(command: Command, args: argparse.Namespace) -> int:
         return int(ExitCode.LOCK_HELD)
     except ConfigError as exc:
         return _refuse(exc)
-    report.write(args.report, stdout=sys.stdout)
+    code = _write(report, args.report)
     if console is not None:
         # The terminal's summary takes the whole report: only there is it built as one model.
         display.print_outcome(report.whole(), loaded.config, console)
+    return code
+
+
+def _write(report: RunReport, path: str | None) -> int:
+    """Write the report; if its file cannot be written, put it on stdout so it is not lost."""
+    try:
+        report.write(path, stdout=sys.stdout)
+    except OSError as exc:
+        _log.error("report_not_written", path=path, error=str(exc))
+        sys.stderr.write(
+            f"asr-autoupdate: cannot write the report to {path}: {exc}; it follows on stdout\n"
+        )
+        report.write(None, stdout=sys.stdout)
+        return report.exit_code or int(ExitCode.FAILED)
     return report.exit_code
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +248,22 @@ async def test_a_credential_that_cannot_even_be_built_exits_4_without_a_tracebac
     assert "Traceback" not in run.stderr
     assert "workload_identity" in run.stderr
     assert run.report is not None and run.report["outcome"] == "unauthenticated"
+
+
+async def test_a_report_file_that_cannot_be_written_goes_to_stdout_instead(
+    start_emulator: StartEmulator, tmp_path: Path
+) -> None:
+    """Even as root nothing can be created under /proc/self: the report must not be lost."""
+    server = await start_emulator(seed=14, **QUICK)
+    config = write_config(tmp_path / "c.yaml", server, action="enable", subscriptions="all")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator", "apply", str(config),
+        "--report", "/proc/self/report.json", "--log-format", "json",
+        env=cli_env(server), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1, err.decode()
+    assert "cannot write the report" in err.decode()
+    report = json.loads(out)
+    assert report["outcome"] == "succeeded"
+    assert report["totals"]["succeeded"] > 0
