@@ -45,11 +45,19 @@ class RetryPolicy:
         return self.backoff(attempt, rng)
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, *, now: datetime | None = None, maximum: float = DEFAULT_RETRY_AFTER_MAX
+) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); ``None`` if absent or garbage.
 
-    Negative values and dates in the past read as 0; the caller clamps the upper end.
+    Clamped to [0, ``maximum``]: every reader (retries, the poller's first and later reads) gets a
+    sane wait, so one absurd header cannot park an operation until the deadline.
     """
+    seconds = _read_retry_after(value, now)
+    return None if seconds is None else min(max(seconds, 0.0), maximum)
+
+
+def _read_retry_after(value: str | None, now: datetime | None) -> float | None:
     if value is None:
         return None
     text = value.strip()
@@ -61,7 +69,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return _seconds_until_http_date(text, now)
     if math.isnan(seconds) or math.isinf(seconds):
         return None
-    return max(seconds, 0.0)
+    return seconds
 
 
 def _seconds_until_http_date(text: str, now: datetime | None) -> float | None:
@@ -72,4 +80,4 @@ def _seconds_until_http_date(text: str, now: datetime | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     current = now if now is not None else datetime.now(UTC)
-    return max((when - current).total_seconds(), 0.0)
+    return (when - current).total_seconds()

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from orchestrator.retry import RetryPolicy, parse_retry_after
+from orchestrator.retry import DEFAULT_RETRY_AFTER_MAX, RetryPolicy, parse_retry_after
 
 NOW = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
 
@@ -137,6 +137,12 @@ def test_http_date_without_zone_is_taken_as_utc() -> None:
 
 def test_http_date_uses_the_wall_clock_when_no_now_is_given() -> None:
     soon = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
-    seconds = parse_retry_after(soon)
+    seconds = parse_retry_after(soon, maximum=7200.0)
     assert seconds is not None
     assert 3000 < seconds <= 3600
+
+
+@pytest.mark.parametrize("value", ["86400000", "1e300", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_an_absurd_retry_after_is_clamped_for_every_reader(value: str) -> None:
+    assert parse_retry_after(value, now=NOW) == DEFAULT_RETRY_AFTER_MAX
+    assert parse_retry_after(value, now=NOW, maximum=10.0) == 10.0
