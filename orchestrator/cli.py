@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from orchestrator import __version__, display
 from orchestrator.config import LoadedConfig, load_config
 from orchestrator.errors import ConfigError, LockHeldError, ReportError
 from orchestrator.logs import configure_logging
-from orchestrator.report import Calls, Command, ExitCode, Outcome, Report, Totals
+from orchestrator.report import Calls, Command, ExitCode, Outcome, Report, count_totals
 from orchestrator.report_file import load_report, write_report
 
 if TYPE_CHECKING:
@@ -199,7 +200,6 @@ def _refuse(exc: ConfigError) -> int:
 
 def _invalid_report(command: Command) -> Report:
     now = datetime.now(UTC)
-    zero = {name: 0 for name in Totals.model_fields}
     return Report(
         run_id="",
         command=command,
@@ -209,7 +209,7 @@ def _invalid_report(command: Command) -> Report:
         duration_s=0.0,
         outcome=Outcome.INVALID,
         exit_code=int(ExitCode.INVALID),
-        totals=Totals(**zero),
+        totals=count_totals(Counter(), vaults=0, vaults_failed=0),
         calls=Calls(get=0, set=0, throttled=0, retried=0),
         vaults=[],
     )

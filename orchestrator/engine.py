@@ -22,7 +22,7 @@ from orchestrator.arm import ArmClient, http_error
 from orchestrator.asr import Change, Refuse, Skip, decide, parse_mapping
 from orchestrator.errors import ArmError, ArmResponseError
 from orchestrator.lro import PollVerdict, ResumedPolling, Verdict, strategy_for
-from orchestrator.poller import Poller, TrackedOperation
+from orchestrator.poller import DEFAULT_RETRY_AFTER, Poller, TrackedOperation
 from orchestrator.progress import Progress
 from orchestrator.records import MappingWork, Stage, VaultWork
 from orchestrator.report import ErrorInfo, MappingResult, VaultStatus
@@ -31,7 +31,6 @@ from orchestrator.retry import parse_retry_after
 
 LIST_WORKERS: Final = 64  # vaults listed at once; the get limiter is the real gate
 PATCH_WORKERS: Final = 64  # PATCHes in flight at once; the set limiter is the real gate
-DEFAULT_RETRY_AFTER: Final = 5.0
 
 _log = structlog.get_logger("orchestrator.engine")
 
