@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 import structlog
 
-from orchestrator import __version__, display
-from orchestrator.config import LoadedConfig, load_config
+from orchestrator import __version__
+from orchestrator.config.model import LoadedConfig, load_config
 from orchestrator.errors import ConfigError, LockHeldError, ReportError
-from orchestrator.logs import configure_logging
-from orchestrator.report import Calls, Command, ExitCode, Outcome, Report, count_totals
-from orchestrator.report_file import load_report, write_report
+from orchestrator.output import display
+from orchestrator.output.logs import configure_logging
+from orchestrator.output.report import Calls, Command, ExitCode, Outcome, Report, count_totals
+from orchestrator.output.report_file import load_report, write_report
 
 if TYPE_CHECKING:
-    from orchestrator.records import RunReport
+    from orchestrator.work.records import RunReport
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
@@ -135,7 +136,7 @@ def _run(command: Command, args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):  # the config's error, on stderr, is what matters
                 write_report(_invalid_report(command), args.report, stdout=sys.stdout)
         return code
-    from orchestrator.runner import execute  # the network stack loads only for runs
+    from orchestrator.app.runner import execute  # the network stack loads only for runs
 
     terminal = sys.stderr.isatty()
     console = display.stderr_console() if terminal else None
@@ -217,7 +218,7 @@ def _invalid_report(command: Command) -> Report:
 
 def _print_schema(what: str, out: TextIO) -> int:
     if what == "config":
-        from orchestrator.config import Config
+        from orchestrator.config.model import Config
 
         schema = Config.model_json_schema()
     else:

@@ -23,9 +23,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.testing import capture_logs
 from yarl import URL
 
-import orchestrator.arm
-from orchestrator.arm import ArmClient, ArmResponse, http_error
-from orchestrator.credentials import TokenProvider
+import orchestrator.arm.client
+from orchestrator.arm.client import ArmClient, ArmResponse, http_error
+from orchestrator.arm.credentials import TokenProvider
+from orchestrator.arm.limits import LimiterRegistry, LimitScope, LimitSpec
+from orchestrator.arm.retry import RetryPolicy
 from orchestrator.errors import (
     ArmAuthenticationError,
     ArmHttpError,
@@ -33,8 +35,6 @@ from orchestrator.errors import (
     ArmTransportError,
     UntrustedUrlError,
 )
-from orchestrator.limits import LimiterRegistry, LimitScope, LimitSpec
-from orchestrator.retry import RetryPolicy
 
 ENDPOINT = "http://127.0.0.1:9"
 API = "2021-12-01"
@@ -544,7 +544,7 @@ async def test_an_error_body_that_is_not_json_leaves_only_the_status(
 async def test_a_body_over_the_size_cap_is_refused(
     rig: Rig, arm: aioresponses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(orchestrator.arm, "MAX_BODY_BYTES", 64)
+    monkeypatch.setattr(orchestrator.arm.client, "MAX_BODY_BYTES", 64)
     arm.get(LIST_URL, body=json.dumps({"value": ["x" * 60]}))
     with pytest.raises(ArmResponseError, match="larger than 64 bytes"):
         await rig.client.get(LIST_URL, subscription_id=SUB)
@@ -554,7 +554,7 @@ async def test_a_body_at_the_size_cap_is_read(
     rig: Rig, arm: aioresponses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = json.dumps({"value": ["x" * 49]}).encode()
-    monkeypatch.setattr(orchestrator.arm, "MAX_BODY_BYTES", len(body))
+    monkeypatch.setattr(orchestrator.arm.client, "MAX_BODY_BYTES", len(body))
     arm.get(LIST_URL, body=body)
     assert (await rig.client.get(LIST_URL, subscription_id=SUB)).body == {"value": ["x" * 49]}
 
@@ -706,7 +706,7 @@ async def test_a_next_link_that_repeats_ends_paging_with_an_error(
 async def test_paging_stops_after_max_pages(
     rig: Rig, arm: aioresponses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(orchestrator.arm, "MAX_PAGES", 3)
+    monkeypatch.setattr(orchestrator.arm.client, "MAX_PAGES", 3)
     arm.get(LIST_URL, payload={"value": [], "nextLink": page_url(1)})
     for n in range(1, 5):
         arm.get(page_url(n), payload={"value": [], "nextLink": page_url(n + 1)})

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.asr import (
+from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
+from orchestrator.asr.rules import (
     Change,
     Decision,
     MappingSnapshot,
@@ -23,7 +24,6 @@ from orchestrator.asr import (
     patch_body,
     same_arm_id,
 )
-from orchestrator.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
 from orchestrator.errors import ArmResponseError
 
 MAPPING_ID = (

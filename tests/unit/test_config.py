@@ -12,7 +12,9 @@ import yaml
 from azure.identity import AzureAuthorityHosts
 from pydantic import ValidationError
 
-from orchestrator.config import (
+from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
+from orchestrator.asr.targets import SubscriptionTarget, VaultId
+from orchestrator.config.model import (
     CLOUDS,
     Cloud,
     Config,
@@ -21,10 +23,8 @@ from orchestrator.config import (
     LoadedConfig,
     load_config,
 )
-from orchestrator.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
 from orchestrator.emulator.fleet_spec import FleetSpec
 from orchestrator.errors import ConfigError
-from orchestrator.targets import SubscriptionTarget, VaultId
 
 SUB = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"

@@ -19,7 +19,7 @@ from azure.identity.aio import (
     WorkloadIdentityCredential,
 )
 
-from orchestrator.credentials import TokenProvider, build_credential
+from orchestrator.arm.credentials import TokenProvider, build_credential
 from orchestrator.errors import AuthenticationError
 
 SCOPE = "https://management.core.windows.net//.default"

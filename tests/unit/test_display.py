@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
-from orchestrator.asr import SkipReason, parse_mapping
-from orchestrator.config import Config
-from orchestrator.desired import Action, DesiredState
-from orchestrator.display import (
+from orchestrator.arm.limits import LimiterRegistry, LimiterTotals, LimitSpec
+from orchestrator.asr.desired import Action, DesiredState
+from orchestrator.asr.rules import SkipReason, parse_mapping
+from orchestrator.asr.targets import VaultId, VaultTarget
+from orchestrator.config.model import Config
+from orchestrator.output.display import (
     PLAN_ROWS_MAX,
     CurrentStderr,
     LiveProgress,
@@ -25,10 +27,7 @@ from orchestrator.display import (
     progress_panel,
     summary_table,
 )
-from orchestrator.limits import LimiterRegistry, LimiterTotals, LimitSpec
-from orchestrator.progress import Phase, Progress, ProgressSnapshot
-from orchestrator.records import MappingWork, Stage, VaultWork
-from orchestrator.report import (
+from orchestrator.output.report import (
     Calls,
     Command,
     ErrorInfo,
@@ -42,7 +41,8 @@ from orchestrator.report import (
     VaultStatus,
     compute_totals,
 )
-from orchestrator.targets import VaultId, VaultTarget
+from orchestrator.work.progress import Phase, Progress, ProgressSnapshot
+from orchestrator.work.records import MappingWork, Stage, VaultWork
 
 SUB_A = "11111111-1111-1111-1111-111111111111"
 SUB_B = "22222222-2222-2222-2222-222222222222"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.durations import MIN_SAMPLES, TARGET_QUANTILE, DurationModel, _kaplan_meier
+from orchestrator.work.durations import MIN_SAMPLES, TARGET_QUANTILE, DurationModel, _kaplan_meier
 
 
 def test_running_operations_keep_the_model_from_claiming_too_early() -> None:

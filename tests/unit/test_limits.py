@@ -1,4 +1,4 @@
-"""Tests for orchestrator.limits, on virtual time (see virtual_clock.py)."""
+"""Tests for orchestrator.arm.limits, on virtual time (see virtual_clock.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from virtual_clock import VirtualClockLoop, VirtualDeadlockError, run_virtual
 
-from orchestrator.limits import (
+from orchestrator.arm.limits import (
     CallKind,
     LimiterRegistry,
     LimitSpec,

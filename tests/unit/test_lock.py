@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.app.lock import RunLock
 from orchestrator.errors import ConfigError, LockHeldError
-from orchestrator.lock import RunLock
 
 # Takes the lock the way RunLock does, says so, then waits to be killed.
 _HOLDER = """

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from orchestrator.logs import configure_logging, default_format, redact_secrets
+from orchestrator.output.logs import configure_logging, default_format, redact_secrets
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from orchestrator.arm import ArmResponse
+from orchestrator.arm.client import ArmResponse
 from orchestrator.errors import ArmHttpError, ArmResponseError
-from orchestrator.lro import (
+from orchestrator.work.lro import (
     AsyncOperationPolling,
     LocationPolling,
     PollVerdict,

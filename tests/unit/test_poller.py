@@ -17,17 +17,17 @@ import structlog
 from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
 
-from orchestrator.arm import ArmResponse
-from orchestrator.durations import MIN_SAMPLES, DurationModel
+from orchestrator.arm.client import ArmResponse
 from orchestrator.errors import ArmAuthenticationError, ArmTransportError
-from orchestrator.lro import (
+from orchestrator.work.durations import MIN_SAMPLES, DurationModel
+from orchestrator.work.lro import (
     AsyncOperationPolling,
     LocationPolling,
     PollStrategy,
     PollVerdict,
     Verdict,
 )
-from orchestrator.poller import DEFAULT_RETRY_AFTER, Poller, TrackedOperation
+from orchestrator.work.poller import DEFAULT_RETRY_AFTER, Poller, TrackedOperation
 
 T = TypeVar("T")
 SUB = "11111111-1111-1111-1111-111111111111"

@@ -11,20 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.asr import SkipReason, parse_mapping
-from orchestrator.desired import Action, DesiredState
-from orchestrator.lro import AsyncOperationPolling
-from orchestrator.poller import TrackedOperation
-from orchestrator.records import (
-    Before,
-    Ending,
-    MappingWork,
-    RunReport,
-    Stage,
-    VaultWork,
-    count_results,
-)
-from orchestrator.report import (
+from orchestrator.asr.desired import Action, DesiredState
+from orchestrator.asr.rules import SkipReason, parse_mapping
+from orchestrator.asr.targets import VaultId, VaultTarget
+from orchestrator.output.report import (
     Calls,
     Command,
     ErrorInfo,
@@ -35,8 +25,18 @@ from orchestrator.report import (
     VaultStatus,
     compute_totals,
 )
-from orchestrator.report_file import render_report
-from orchestrator.targets import VaultId, VaultTarget
+from orchestrator.output.report_file import render_report
+from orchestrator.work.lro import AsyncOperationPolling
+from orchestrator.work.poller import TrackedOperation
+from orchestrator.work.records import (
+    Before,
+    Ending,
+    MappingWork,
+    RunReport,
+    Stage,
+    VaultWork,
+    count_results,
+)
 
 SUB = "11111111-1111-1111-1111-111111111111"
 VAULT_ID = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v1"

@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orchestrator.asr import MappingSnapshot, SkipReason
-from orchestrator.desired import Action
+from orchestrator.asr.desired import Action
+from orchestrator.asr.rules import MappingSnapshot, SkipReason
 from orchestrator.errors import ArmResponseError, ReportError
-from orchestrator.report import (
+from orchestrator.output.report import (
     REPORT_SCHEMA,
     Calls,
     Command,
@@ -41,7 +41,7 @@ from orchestrator.report import (
     flags_from_vaults,
     outcome_for,
 )
-from orchestrator.report_file import load_report, render_report, write_report
+from orchestrator.output.report_file import load_report, render_report, write_report
 
 STARTED = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 FINISHED = datetime(2026, 11, 25, 1, 2, 3, 400000, tzinfo=UTC)

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from orchestrator.retry import DEFAULT_RETRY_AFTER_MAX, RetryPolicy, parse_retry_after
+from orchestrator.arm.retry import DEFAULT_RETRY_AFTER_MAX, RetryPolicy, parse_retry_after
 
 NOW = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.desired import Action, AuthenticationType, DesiredState
-from orchestrator.targets import (
+from orchestrator.asr.desired import Action, AuthenticationType, DesiredState
+from orchestrator.asr.targets import (
     SubscriptionTarget,
     VaultId,
     VaultTarget,

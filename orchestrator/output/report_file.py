@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from orchestrator.errors import ReportError
-from orchestrator.report import Report, VaultReport
+from orchestrator.output.report import Report, VaultReport
 
 
 def render_report(report: Report, vaults: Iterable[VaultReport] | None = None) -> str:

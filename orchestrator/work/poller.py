@@ -19,10 +19,10 @@ from typing import Final
 
 import structlog
 
-from orchestrator.arm import ArmClient
-from orchestrator.durations import MIN_SAMPLES, DurationModel
+from orchestrator.arm.client import ArmClient
 from orchestrator.errors import ArmError
-from orchestrator.lro import PollStrategy, PollVerdict, Verdict
+from orchestrator.work.durations import MIN_SAMPLES, DurationModel
+from orchestrator.work.lro import PollStrategy, PollVerdict, Verdict
 
 DEFAULT_CONCURRENCY: Final = 128
 DEFAULT_RETRY_AFTER: Final = 5.0  # when the server gave none
@@ -30,7 +30,7 @@ MAX_POLL_INTERVAL: Final = 120.0  # an operation running long is still read at l
 LONG_RUNNING_FACTOR: Final = 0.25  # past every known duration, wait this share of the elapsed time
 SCOUTS: Final = 8  # operations read at every Retry-After while the model knows too little
 
-_log = structlog.get_logger("orchestrator.poller")
+_log = structlog.get_logger("orchestrator.work.poller")
 
 
 @dataclass(slots=True, eq=False)

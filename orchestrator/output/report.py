@@ -4,7 +4,7 @@ The models serialise to exactly DESIGN.md's structure, keys in DESIGN's order, a
 the report's JSON Schema (hence a description on every field). Datetimes must be timezone-aware;
 they are stored in UTC and rendered ISO-8601 with ``Z``. Models are frozen: build a report once,
 at the end, or use ``model_copy(update=…)``. Rendering, writing and reading the report's file
-live in :mod:`orchestrator.report_file`.
+live in :mod:`orchestrator.output.report_file`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.asr import MappingSnapshot, SkipReason
-from orchestrator.desired import Action
+from orchestrator.asr.desired import Action
+from orchestrator.asr.rules import MappingSnapshot, SkipReason
 from orchestrator.errors import ArmError
 
 REPORT_SCHEMA: Final = "asr-autoupdate/report/v1"

@@ -2,7 +2,7 @@
 
 Each check takes a value pydantic has already typed, returns it (or its canonical form) and
 raises ValueError naming the problem; :func:`sane_window` reports at the key path of its field.
-The ARM resource-id grammar they lean on lives in :mod:`orchestrator.targets`.
+The ARM resource-id grammar they lean on lives in :mod:`orchestrator.asr.targets`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator
 
-from orchestrator.config_errors import KeyedProblems, Problem
-from orchestrator.desired import KEEP_ACCOUNT, AuthenticationType
+from orchestrator.asr.desired import KEEP_ACCOUNT, AuthenticationType
+from orchestrator.asr.targets import VaultId, check_guid, check_vault_name, split_resource_id
+from orchestrator.config.problems import KeyedProblems, Problem
 from orchestrator.emulator.fleet_spec import WindowLimit
-from orchestrator.targets import VaultId, check_guid, check_vault_name, split_resource_id
 
 MAX_LIMIT_CALLS: Final = 1_000_000
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orchestrator.lro import PollVerdict
-from orchestrator.report import MappingResult, Report
+from orchestrator.output.report import MappingResult, Report
+from orchestrator.work.lro import PollVerdict
 
 if TYPE_CHECKING:
-    from orchestrator.poller import TrackedOperation
-    from orchestrator.records import MappingWork
+    from orchestrator.work.poller import TrackedOperation
+    from orchestrator.work.records import MappingWork
 
 RESUMABLE = frozenset({MappingResult.INTERRUPTED, MappingResult.TIMED_OUT})
 

@@ -12,10 +12,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from orchestrator.arm import ArmResponse, http_error
-from orchestrator.asr import OperationState, classify_operation_status
+from orchestrator.arm.client import ArmResponse, http_error
+from orchestrator.arm.retry import RETRYABLE_STATUSES, parse_retry_after
+from orchestrator.asr.rules import OperationState, classify_operation_status
 from orchestrator.errors import ArmError, ArmResponseError
-from orchestrator.retry import RETRYABLE_STATUSES, parse_retry_after
 
 
 class Verdict(StrEnum):

@@ -5,9 +5,9 @@ problems at key paths. :func:`load_config` is the one boundary where the file sy
 and pydantic are called: every error they raise leaves as one
 :class:`~orchestrator.errors.ConfigError` naming the file, the key path and the problem.
 
-The parts live beside this module: :mod:`~orchestrator.config_source` reads the file and its
-YAML, :mod:`~orchestrator.config_values` checks single values, and
-:mod:`~orchestrator.config_errors` words the problems. Import the config's names from here.
+The parts live beside this module: :mod:`~orchestrator.config.source` reads the file and its
+YAML, :mod:`~orchestrator.config.values` checks single values, and
+:mod:`~orchestrator.config.problems` words the problems. Import the config's names from here.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.clouds import CLOUDS, Cloud, CloudEndpoints
-from orchestrator.config_errors import (
+from orchestrator.asr.desired import Action, AuthenticationType, DesiredState
+from orchestrator.asr.targets import SubscriptionTarget, VaultId, VaultTarget, check_resource_group
+from orchestrator.config.clouds import CLOUDS, Cloud, CloudEndpoints
+from orchestrator.config.problems import (
     KeyedProblems,
     Loc,
     Problem,
@@ -44,14 +46,14 @@ from orchestrator.config_errors import (
     pydantic_problems,
     uncovered,
 )
-from orchestrator.config_source import (
+from orchestrator.config.source import (
     MAX_CONFIG_BYTES,
     MAX_DEPTH,
     MAX_VALUES,
     parse_yaml,
     read_text,
 )
-from orchestrator.config_values import (
+from orchestrator.config.values import (
     MAX_LIMIT_CALLS,
     AccountText,
     AuthType,
@@ -66,10 +68,8 @@ from orchestrator.config_values import (
     check_exclusion,
     no_nul,
 )
-from orchestrator.desired import Action, AuthenticationType, DesiredState
 from orchestrator.emulator.fleet_spec import FleetSpec, WindowLimit
 from orchestrator.errors import ConfigError
-from orchestrator.targets import SubscriptionTarget, VaultId, VaultTarget, check_resource_group
 
 __all__ = [
     "CLOUDS",

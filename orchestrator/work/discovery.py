@@ -11,15 +11,15 @@ from typing import Any, Final, Literal
 
 import structlog
 
-from orchestrator.arm import ArmClient
+from orchestrator.arm.client import ArmClient
+from orchestrator.asr.targets import SubscriptionTarget, VaultId
 from orchestrator.errors import ArmError, ArmResponseError
-from orchestrator.report import ErrorInfo, SubscriptionReport, VaultStatus
-from orchestrator.targets import SubscriptionTarget, VaultId
+from orchestrator.output.report import ErrorInfo, SubscriptionReport, VaultStatus
 
 VAULTS_API_VERSION: Final = "2023-04-01"
 SUBSCRIPTIONS_API_VERSION: Final = "2022-12-01"
 
-_log = structlog.get_logger("orchestrator.discovery")
+_log = structlog.get_logger("orchestrator.work.discovery")
 
 
 async def discover(

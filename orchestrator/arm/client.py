@@ -20,7 +20,9 @@ import aiohttp
 import structlog
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from orchestrator.credentials import TokenProvider
+from orchestrator.arm.credentials import TokenProvider
+from orchestrator.arm.limits import CallKind, LimiterRegistry, SlidingWindowLimiter
+from orchestrator.arm.retry import RetryPolicy, parse_retry_after
 from orchestrator.errors import (
     ArmAuthenticationError,
     ArmHttpError,
@@ -30,8 +32,6 @@ from orchestrator.errors import (
     StaleTokenError,
     UntrustedUrlError,
 )
-from orchestrator.limits import CallKind, LimiterRegistry, SlidingWindowLimiter
-from orchestrator.retry import RetryPolicy, parse_retry_after
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # ARM pages are far smaller; more is a broken server
 MAX_PAGES: Final = 10_000  # per listing: a server that pages forever must not hang the run
@@ -40,7 +40,7 @@ EXPIRED_TOKEN_CODES: Final = frozenset({"expiredauthenticationtoken"})
 # or nothing. Anything else (a port, a longer look-alike host, a '#') gets the full check.
 _AFTER_ORIGIN: Final = frozenset({"", "/", "?"})
 
-_log = structlog.get_logger("orchestrator.arm")
+_log = structlog.get_logger("orchestrator.arm.client")
 
 
 @dataclass(slots=True)

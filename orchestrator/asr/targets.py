@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from orchestrator.desired import DesiredState
+from orchestrator.asr.desired import DesiredState
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # ARM allows Unicode letters and digits in group names; `\w` also covers the underscore.

@@ -30,10 +30,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.config import Config
-from orchestrator.desired import Action, DesiredState
-from orchestrator.progress import Progress, ProgressSnapshot
-from orchestrator.report import Command, MappingReport, MappingResult, Report, VaultStatus
+from orchestrator.asr.desired import Action, DesiredState
+from orchestrator.config.model import Config
+from orchestrator.output.report import Command, MappingReport, MappingResult, Report, VaultStatus
+from orchestrator.work.progress import Progress, ProgressSnapshot
 
 REFRESH_SECONDS: Final = 0.25
 PLAN_ROWS_MAX: Final = 100  # beyond this many, plan's table points at the report instead

@@ -1,6 +1,6 @@
 """Progress of a run as it happens: counters the engine bumps, and a snapshot a display reads.
 
-:class:`Progress` only counts; it never draws. The rich display (:mod:`orchestrator.display`)
+:class:`Progress` only counts; it never draws. The rich display (:mod:`orchestrator.output.display`)
 reads :meth:`Progress.snapshot` a few times a second, on the event loop's thread, so the
 counters need no lock.
 """
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from orchestrator.records import Stage
-from orchestrator.report import MappingResult, VaultStatus
+from orchestrator.output.report import MappingResult, VaultStatus
+from orchestrator.work.records import Stage
 
 if TYPE_CHECKING:
-    from orchestrator.limits import LimiterRegistry, LimiterTotals
-    from orchestrator.records import MappingWork, VaultWork
+    from orchestrator.arm.limits import LimiterRegistry, LimiterTotals
+    from orchestrator.work.records import MappingWork, VaultWork
 
 
 class Phase(StrEnum):

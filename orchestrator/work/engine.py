@@ -18,21 +18,21 @@ from typing import Final
 
 import structlog
 
-from orchestrator.arm import ArmClient, http_error
-from orchestrator.asr import Change, Refuse, Skip, decide, parse_mapping
+from orchestrator.arm.client import ArmClient, http_error
+from orchestrator.arm.retry import parse_retry_after
+from orchestrator.asr.rules import Change, Refuse, Skip, decide, parse_mapping
 from orchestrator.errors import ArmError, ArmResponseError
-from orchestrator.lro import PollVerdict, ResumedPolling, Verdict, strategy_for
-from orchestrator.poller import DEFAULT_RETRY_AFTER, Poller, TrackedOperation
-from orchestrator.progress import Progress
-from orchestrator.records import MappingWork, Stage, VaultWork
-from orchestrator.report import ErrorInfo, MappingResult, VaultStatus
-from orchestrator.resume import ResumedOperation, ResumePoint
-from orchestrator.retry import parse_retry_after
+from orchestrator.output.report import ErrorInfo, MappingResult, VaultStatus
+from orchestrator.work.lro import PollVerdict, ResumedPolling, Verdict, strategy_for
+from orchestrator.work.poller import DEFAULT_RETRY_AFTER, Poller, TrackedOperation
+from orchestrator.work.progress import Progress
+from orchestrator.work.records import MappingWork, Stage, VaultWork
+from orchestrator.work.resume import ResumedOperation, ResumePoint
 
 LIST_WORKERS: Final = 64  # vaults listed at once; the get limiter is the real gate
 PATCH_WORKERS: Final = 64  # PATCHes in flight at once; the set limiter is the real gate
 
-_log = structlog.get_logger("orchestrator.engine")
+_log = structlog.get_logger("orchestrator.work.engine")
 
 
 @dataclass(frozen=True, slots=True)

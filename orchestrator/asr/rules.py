@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from orchestrator.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
+from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
 from orchestrator.errors import ArmResponseError
 
 A2A: Final = "A2A"

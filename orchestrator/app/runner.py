@@ -22,18 +22,14 @@ from typing import Final
 import aiohttp
 import structlog
 
-from orchestrator.arm import ArmClient
-from orchestrator.config import Config, LoadedConfig
-from orchestrator.credentials import TokenProvider, build_credential
-from orchestrator.discovery import discover
-from orchestrator.engine import Engine, EngineOptions
+from orchestrator.app.lock import RunLock
+from orchestrator.arm.client import ArmClient
+from orchestrator.arm.credentials import TokenProvider, build_credential
+from orchestrator.arm.limits import LimiterRegistry, LimitSpec
+from orchestrator.asr.targets import merge_targets
+from orchestrator.config.model import Config, LoadedConfig
 from orchestrator.errors import AuthenticationError
-from orchestrator.limits import LimiterRegistry, LimitSpec
-from orchestrator.lock import RunLock
-from orchestrator.poller import Poller
-from orchestrator.progress import Phase, Progress
-from orchestrator.records import Ending, RunReport, VaultWork, count_results
-from orchestrator.report import (
+from orchestrator.output.report import (
     Calls,
     Command,
     Report,
@@ -45,15 +41,19 @@ from orchestrator.report import (
     flags_from_totals,
     outcome_for,
 )
-from orchestrator.resume import ResumePoint, resume_points
-from orchestrator.targets import merge_targets
+from orchestrator.work.discovery import discover
+from orchestrator.work.engine import Engine, EngineOptions
+from orchestrator.work.poller import Poller
+from orchestrator.work.progress import Phase, Progress
+from orchestrator.work.records import Ending, RunReport, VaultWork, count_results
+from orchestrator.work.resume import ResumePoint, resume_points
 
 INTERRUPT_GRACE_SECONDS: Final = 3.0
 CONNECT_TIMEOUT: Final = 30.0
 READ_TIMEOUT: Final = 120.0
 MAX_CONNECTIONS: Final = 256
 
-_log = structlog.get_logger("orchestrator.runner")
+_log = structlog.get_logger("orchestrator.app.runner")
 
 # Shows a run's progress while the block it wraps runs (the CLI's live display on a terminal).
 Watch = Callable[[Progress], AbstractAsyncContextManager[object]]

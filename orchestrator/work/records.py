@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, TextIO
 
-from orchestrator.asr import MappingSnapshot, SkipReason
-from orchestrator.report import (
+from orchestrator.asr.rules import MappingSnapshot, SkipReason
+from orchestrator.asr.targets import VaultTarget
+from orchestrator.output.report import (
     ErrorInfo,
     MappingBefore,
     MappingReport,
@@ -30,11 +31,10 @@ from orchestrator.report import (
     VaultReport,
     VaultStatus,
 )
-from orchestrator.report_file import write_report
-from orchestrator.targets import VaultTarget
+from orchestrator.output.report_file import write_report
 
 if TYPE_CHECKING:
-    from orchestrator.poller import TrackedOperation
+    from orchestrator.work.poller import TrackedOperation
 
 
 class Stage(StrEnum):
