@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = _parser().parse_args(argv)
     if args.command == "emulator":
-        from orchestrator.emulator.cli import main as emulator_main
+        from orchestrator.emulator import main as emulator_main
 
         return emulator_main(_emulator_argv(args))
     if args.command == "schema":

@@ -10,6 +10,7 @@ library, aiohttp, pydantic and yaml), so it can serve tests of any part of the t
 """
 
 from orchestrator.emulator.app import build_app
+from orchestrator.emulator.cli import main
 from orchestrator.emulator.clock import Clock, ManualClock
 from orchestrator.emulator.faults import FaultKind
 from orchestrator.emulator.fleet import Condition, Fleet, generate_fleet
@@ -44,4 +45,5 @@ __all__ = [
     "build_app",
     "generate_fleet",
     "load_fleet",
+    "main",
 ]
