@@ -5,10 +5,11 @@
     ├── AuthenticationError   no token from the configured credential              → exit 4
     │   └── StaleTokenError     the credential hands back a token ARM called expired
     ├── LockHeldError         another run holds the lock file                      → exit 5
-    ├── ReportError           a report for `--resume` cannot be read back          → exit 2
+    ├── ReportError           a report (`--resume`, `--retry`, `report show`…) cannot be read → exit 2
+    ├── SendWithdrawn         the caller withdrew a request before it was sent (an interrupt)
     └── ArmError              one ARM request failed for good; carries {code, message}
         ├── ArmHttpError        ARM answered an error status (after any retries)
-        ├── ArmTransportError   the connection failed or timed out (after any retries)
+        ├── ArmTransportError   no answer: connection failed, dropped or too slow; says if it was sent
         ├── ArmResponseError    the answer was not what ARM promises (not JSON, wrong shape, too big)
         ├── ArmAuthenticationError  mid-run, no token ARM accepts could be had for this call
         └── UntrustedUrlError   a URL from the server points off the configured ARM origin
@@ -68,6 +69,10 @@ class ReportError(AsrAutoUpdateError, ValueError):
     """A report file could not be read back: missing, not JSON, or not a v1 report."""
 
 
+class SendWithdrawn(AsrAutoUpdateError):
+    """The caller withdrew a request before it left (the run is stopping): nothing was sent."""
+
+
 class ArmError(AsrAutoUpdateError):
     """One ARM call failed for good. ``code`` and ``message`` go into the report as they are."""
 
@@ -75,9 +80,6 @@ class ArmError(AsrAutoUpdateError):
         self.code = code
         self.message = message
         super().__init__(f"{code}: {message}")
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 class ArmHttpError(ArmError):
@@ -89,17 +91,23 @@ class ArmHttpError(ArmError):
 
 
 class ArmTransportError(ArmError):
-    """The request never got an HTTP answer (connection refused, dropped, timed out)."""
+    """The request got no HTTP answer (connection refused, dropped, too slow).
 
-    def __init__(self, message: str) -> None:
+    ``sent``: whether the request may have reached the server. False only when nothing was
+    written (the connection was never made): only then is a change certainly not under way.
+    """
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        self.sent = sent
         super().__init__("connection_error", message)
 
 
 class ArmResponseError(ArmError):
-    """The answer broke ARM's promises: not JSON, missing or mistyped fields, too large."""
+    """The answer broke ARM's promises: not JSON, missing or mistyped fields, too large, a
+    listing that never ends (``code`` says which, default ``invalid_response``)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__("invalid_response", message)
+    def __init__(self, message: str, *, code: str = "invalid_response") -> None:
+        super().__init__(code, message)
 
 
 class ArmAuthenticationError(ArmError):

@@ -25,6 +25,16 @@ class RunLock:
         return f"<RunLock path={self.path!r} held={self._fd is not None}>"
 
     def __enter__(self) -> RunLock:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            # A directory like /run/asr-autoupdate exists only under systemd: make it, private.
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                self.path,
+                "lock_file",
+                f"cannot create the lock's directory {directory}: {exc.strerror}",
+            ) from exc
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:

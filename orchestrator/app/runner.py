@@ -1,137 +1,199 @@
-"""One `plan` or `apply` run, from a validated config to a written report and an exit code.
+"""One `plan`, `apply` or `audit` run, from a validated config to a written report.
 
-Order of business: the lock, the embedded emulator if configured, the credential (a token is
-fetched before anything else, so a run that cannot authenticate changes nothing), discovery, the
-engine under the run's deadline, then the report — written whatever ended the run. SIGINT and
-SIGTERM stop new PATCHes at once, give in-flight requests a short grace, then stop the rest.
+Order of business: the journal (apply; a journal that cannot be written is a config error,
+before anything is sent) and the lock (apply only: plan and audit change nothing); then, under
+the run's deadline, the embedded emulator if configured, the credential (a token first, so a
+run that cannot authenticate changes nothing; authentication counts against the deadline),
+discovery, the engine; then the report — written whatever ended the run, before the lock is
+let go — the metrics file, and the journal compacted. SIGINT and SIGTERM stop new PATCHes at
+once, give in-flight requests a short grace, then stop the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, ExitStack, nullcontext
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    ExitStack,
+    contextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Final
+from pathlib import Path
+from typing import Final, TextIO
 
-import aiohttp
 import structlog
+from azure.core.credentials_async import AsyncTokenCredential
 
 from orchestrator.app.lock import RunLock
+from orchestrator.app.outputs import Outputs, write_outputs
+from orchestrator.app.selection import Narrowing, Selection, select
+from orchestrator.app.verdict import RunEnd, Stop
 from orchestrator.arm.client import ArmClient
-from orchestrator.arm.credentials import TokenProvider, build_credential
-from orchestrator.arm.limits import LimiterRegistry, LimitSpec
+from orchestrator.arm.credentials import CredentialKind, TokenProvider, build_credential
+from orchestrator.arm.limits import LimiterRegistry
+from orchestrator.arm.retry import RetryPolicy
+from orchestrator.arm.transport import AiohttpTransport, Transport
 from orchestrator.asr.targets import merge_targets
-from orchestrator.config.model import Config, LoadedConfig
-from orchestrator.errors import AuthenticationError
-from orchestrator.output.report import (
-    Calls,
-    Command,
-    Report,
-    RunFlags,
-    SubscriptionReport,
-    VaultStatus,
-    count_totals,
-    exit_code_for,
-    flags_from_totals,
-    outcome_for,
-)
+from orchestrator.config import Config, LoadedConfig
+from orchestrator.errors import AuthenticationError, ConfigError
+from orchestrator.output.assemble import RunReport
+from orchestrator.output.report import Calls, Command, ConfigIdentity
+from orchestrator.secrets import Secrets
 from orchestrator.work.discovery import discover
 from orchestrator.work.engine import Engine, EngineOptions
+from orchestrator.work.journal import Journal, default_path
+from orchestrator.work.outcomes import MappingResult, Notice
 from orchestrator.work.poller import Poller
 from orchestrator.work.progress import Phase, Progress
-from orchestrator.work.records import Ending, RunReport, VaultWork, count_results
-from orchestrator.work.resume import ResumePoint, resume_points
+from orchestrator.work.records import Ending, VaultWork
+from orchestrator.work.resume import ResumePoint, merge_points
 
 INTERRUPT_GRACE_SECONDS: Final = 3.0
-CONNECT_TIMEOUT: Final = 30.0
-READ_TIMEOUT: Final = 120.0
-MAX_CONNECTIONS: Final = 256
 
-_log = structlog.get_logger("orchestrator.app.runner")
+_log = structlog.get_logger("orchestrator.runner")
 
 # Shows a run's progress while the block it wraps runs (the CLI's live display on a terminal).
 Watch = Callable[[Progress], AbstractAsyncContextManager[object]]
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What the command line asks of one run."""
+
+    loaded: LoadedConfig
+    command: Command
+    narrowing: Narrowing = field(default_factory=Narrowing)
+    max_changes: int | None = None
+    resume: tuple[ResumePoint, ...] = ()
+    outputs: Outputs = field(default_factory=Outputs)
+
+
+@dataclass
+class RunEnvironment:
+    """What the world gives a run; tests inject their own parts (no monkeypatching).
+
+    ``transport``/``credential``: build the ARM transport and the credential for a config
+    (default: aiohttp and azure-identity). ``environ``: where the embedded emulator's
+    managed-identity settings go while the credential is built (restored afterwards).
+    """
+
+    secrets: Secrets
+    stdout: TextIO
+    environ: MutableMapping[str, str]
+    watch: Watch | None = None
+    transport: Callable[[Config], Transport] | None = None
+    credential: Callable[[Config], AsyncTokenCredential] | None = None
+    retry_policy: RetryPolicy | None = None
+
+
 @dataclass(slots=True)
 class RunState:
-    """What one run has gathered so far; the report is made from it however the run ends."""
+    """A run in progress: what it met, its vaults' records, its progress."""
 
-    command: Command
-    config: Config
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    started_clock: float = field(default_factory=time.monotonic)
+    request: RunRequest
+    end: RunEnd
+    selection: Selection
     vaults: list[VaultWork] = field(default_factory=list)
-    subscriptions: list[SubscriptionReport] | None = None
-    calls: Calls = field(default_factory=lambda: Calls(get=0, set=0, throttled=0, retried=0))
-    ending: Ending | None = None
-    unauthenticated: bool = False
-    resume: list[ResumePoint] = field(default_factory=list)
     progress: Progress = field(default_factory=Progress)
+    engine: Engine | None = None
+    journal: Journal | None = None
 
 
-async def execute(
-    loaded: LoadedConfig,
-    command: Command,
-    *,
-    resume: Report | None = None,
-    watch: Watch | None = None,
-) -> RunReport:
-    """Run ``command`` (plan or apply) for ``loaded``; never raises for what a report can say.
+async def execute(request: RunRequest, env: RunEnvironment) -> RunReport:
+    """Run and write the report; returns it (its head, and the records for a summary).
 
-    ``resume``: an earlier report whose running operations are tracked again first.
-    ``watch``: shows the run's progress while it works (entered after the lock is taken).
+    Raises ConfigError (exit 2) for what can only be found now (the journal, the lock's
+    directory) — before anything is sent — and LockHeldError (exit 5).
     """
-    state = RunState(command=command, config=loaded.config)
-    state.resume = resume_points(resume) if resume is not None else []
-    structlog.contextvars.bind_contextvars(run_id=state.run_id)
+    config, loaded = request.loaded.config, request.loaded
+    identity = ConfigIdentity(path=str(loaded.path), sha256=loaded.sha256)
+    end = RunEnd(request.command, config.action, identity, uuid.uuid4().hex)
+    for code, message in loaded.warnings:
+        _log.warning("config_warning", code=code, detail=message)
+        end.notice(Notice(code=code, message=message))
+    state = RunState(request, end, select(config, request.narrowing, str(loaded.path)))
+    structlog.contextvars.bind_contextvars(run_id=end.run_id)
     _log.info(
         "run_started",
-        command=str(command),
+        command=str(request.command),
         config=str(loaded.path),
-        action=str(loaded.config.action),
+        action=str(config.action),
     )
-    for warning in loaded.warnings:
-        _log.warning("config_warning", detail=warning)
-    with ExitStack() as locks:
-        if loaded.config.lock_file:
-            locks.enter_context(RunLock(loaded.config.lock_file))
-        async with watch(state.progress) if watch is not None else nullcontext():
-            await _run_interruptibly(state)
-            state.progress.begin(Phase.FINISHED if state.ending is None else Phase.STOPPED)
-    report = build_report(state)
-    head = report.head
-    _log.info(
-        "run_finished",
-        outcome=str(head.outcome),
-        exit_code=head.exit_code,
-        duration_s=round(head.duration_s, 3),
-        **head.totals.model_dump(),
-    )
+    apply = request.command is Command.APPLY
+    with ExitStack() as held:
+        if apply:
+            state.journal = held.enter_context(_journal(loaded, env.environ))
+        if apply and config.lock_file:
+            held.enter_context(RunLock(config.lock_file))
+        async with env.watch(state.progress) if env.watch is not None else nullcontext():
+            await _run_interruptibly(state, env)
+            state.progress.begin(Phase.FINISHED if end.ending is None else Phase.STOPPED)
+        report = write_outputs(state.request.outputs, end, state.vaults, env.secrets, env.stdout)
+        if state.journal is not None:
+            _compact(state)
     return report
 
 
-async def _run_interruptibly(state: RunState) -> None:
+@contextmanager
+def _journal(loaded: LoadedConfig, environ: MutableMapping[str, str]) -> Iterator[Journal | None]:
+    setting = loaded.config.state_file
+    if setting is None:
+        yield None
+        return
+    path = default_path(loaded.path, environ) if setting == "default" else _as_path(setting)
+    try:
+        journal = Journal.open(path)
+    except OSError as exc:
+        raise ConfigError(
+            str(loaded.path),
+            "state_file",
+            f"cannot write the journal {path}: {exc.strerror or exc}",
+        ) from exc
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+def _as_path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _compact(state: RunState) -> None:
+    assert state.journal is not None
+    still_open = [
+        m.id
+        for vault in state.vaults
+        for m in vault.mappings
+        if m.operation_url and m.result in (MappingResult.TIMED_OUT, MappingResult.INTERRUPTED)
+    ]
+    if state.engine is not None:
+        still_open += [p.mapping_id for p in state.engine.unended_resumed()]
+    try:
+        state.journal.compact(still_open)
+    except OSError as exc:
+        _log.error("journal_not_compacted", path=str(state.journal.path), error=str(exc))
+
+
+async def _run_interruptibly(state: RunState, env: RunEnvironment) -> None:
     loop = asyncio.get_running_loop()
-    engine_ref: list[Engine] = []
-    work = asyncio.create_task(_run(state, engine_ref))
+    work = asyncio.create_task(_run(state, env))
 
     def on_signal(signum: signal.Signals) -> None:
-        if state.ending is Ending.INTERRUPT:
+        if state.end.ending is Ending.INTERRUPT:
             work.cancel()  # a second signal: stop now
             return
         _log.warning("interrupted", signal=signum.name, grace_s=INTERRUPT_GRACE_SECONDS)
-        state.ending = Ending.INTERRUPT
+        state.end.ending = Ending.INTERRUPT
+        state.end.signal = signum.name
         state.progress.begin(Phase.STOPPING)
-        for engine in engine_ref:
-            engine.stop_patching()
+        if state.engine is not None:
+            state.engine.stop_patching()
         loop.call_later(INTERRUPT_GRACE_SECONDS, work.cancel)
 
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -140,154 +202,176 @@ async def _run_interruptibly(state: RunState) -> None:
     try:
         await work
     except asyncio.CancelledError:
-        if state.ending is not Ending.INTERRUPT:
+        if state.end.ending is not Ending.INTERRUPT:
             raise
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+    for vault in state.vaults:
+        vault.settle(state.end.ending or Ending.DEADLINE)
 
 
-async def _run(state: RunState, engine_ref: list[Engine]) -> None:
-    config = state.config
-    async with AsyncExitStack() as stack:
-        endpoint, credential_kind = config.endpoint, str(config.credential)
-        if config.emulator is not None:
-            endpoint = await _start_emulator(stack, config)
-            credential_kind = "managed_identity"
-        state.progress.begin(Phase.AUTHENTICATING)
-        try:
-            credential = build_credential(
-                credential_kind,
-                authority_host=config.authority_host,
-                managed_identity_client_id=config.managed_identity_client_id,
-            )
-            tokens = TokenProvider(credential, config.token_scope, credential_name=credential_kind)
-            stack.push_async_callback(tokens.close)
-            await tokens.token()
-        except AuthenticationError as exc:
-            state.unauthenticated = True
-            _log.error("authentication_failed", credential=exc.credential, detail=exc.detail)
-            return
-        session = await stack.enter_async_context(_session())
-        limiters = _limiters(config)
-        state.progress.watch_limits(limiters)
-        client = ArmClient(
-            session, tokens, limiters, endpoint=endpoint, api_version=config.api_version
-        )
-        try:
-            await _run_engine(state, client, engine_ref)
-        finally:
-            counters = client.counters
-            state.calls = Calls(
-                get=counters.get,
-                set=counters.set,
-                throttled=counters.throttled,
-                retried=counters.retried,
-            )
-
-
-async def _run_engine(state: RunState, client: ArmClient, engine_ref: list[Engine]) -> None:
-    config = state.config
-    deadline = state.started_clock + config.timeout_minutes * 60.0
+async def _run(state: RunState, env: RunEnvironment) -> None:
+    config = state.request.loaded.config
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.timeout_minutes * 60.0
     try:
-        async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
-            targets = config.vault_targets()
-            found = config.subscription_targets()
-            if found is not None:
-                state.progress.begin(Phase.DISCOVERING)
-                discovered, state.subscriptions = await discover(client, found)
-                targets = merge_targets(targets, discovered, config.default_desired())
-            state.vaults = [VaultWork(target) for target in targets]
-            state.progress.vaults_total = len(state.vaults)
-            state.progress.begin(Phase.RUNNING)
-            engine = Engine(
-                client,
-                Poller(client),
-                EngineOptions(apply=state.command is Command.APPLY),
-                state.progress,
-                resume=state.resume,
-            )
-            engine_ref.append(engine)
-            if state.ending is Ending.INTERRUPT:
-                engine.stop_patching()
-            await engine.run(state.vaults)
+        async with asyncio.timeout_at(deadline), AsyncExitStack() as stack:
+            client = await _connect(state, env, stack)
+            if client is None:
+                return
+            try:
+                await _work(state, client, deadline)
+            finally:
+                counters = client.counters
+                state.end.calls = Calls(
+                    get=counters.get,
+                    set=counters.set,
+                    throttled=counters.throttled,
+                    retried=counters.retried,
+                )
     except TimeoutError:
         _log.warning("deadline_passed", timeout_minutes=config.timeout_minutes)
-        if state.ending is None:
-            state.ending = Ending.DEADLINE
+        if state.end.ending is None:
+            state.end.ending = Ending.DEADLINE
+        if (
+            state.progress.phase in (Phase.STARTING, Phase.AUTHENTICATING)
+            and state.end.stop is None
+        ):
+            state.end.stop = Stop.UNAUTHENTICATED
+            state.end.stop_detail = "authentication did not finish before the run's deadline"
 
 
-def _session() -> aiohttp.ClientSession:
-    # No `total` timeout: it would count time queued for a connection, and the limiters queue on purpose.
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+async def _connect(state: RunState, env: RunEnvironment, stack: AsyncExitStack) -> ArmClient | None:
+    """The run's ARM client, authenticated; None when no token could be had (exit 4)."""
+    config = state.request.loaded.config
+    endpoint = config.endpoint
+    overrides: dict[str, str] = {}
+    if config.emulator is not None:
+        endpoint, overrides = await _start_emulator(stack, config)
+    state.progress.begin(Phase.AUTHENTICATING)
+    try:
+        with _environment(env.environ, overrides):
+            credential = _credential(config, env, emulated=config.emulator is not None)
+        tokens = TokenProvider(
+            credential,
+            config.token_scope,
+            credential_name=str(config.credential),
+            secrets=env.secrets,
+        )
+        stack.push_async_callback(tokens.close)
+        await tokens.token()
+    except AuthenticationError as exc:
+        state.end.stop = Stop.UNAUTHENTICATED
+        state.end.stop_detail = f"credential {exc.credential}: {exc.detail}"
+        _log.error("authentication_failed", credential=exc.credential, detail=exc.detail)
+        return None
+    transport = env.transport(config) if env.transport is not None else AiohttpTransport()
+    stack.push_async_callback(transport.close)
+    limiters = LimiterRegistry(
+        set_limit=config.limits.set, get_limit=config.limits.get, scope=config.limits.scope
     )
-    session = aiohttp.ClientSession(
-        timeout=timeout,
-        connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
-        raise_for_status=False,
-    )
-    # aiohttp re-sends a GET once on its own when the server drops the connection: a call that
-    # passes no limiter and no counter. The ARM client's retry policy does that job instead.
-    session._retry_connection = False
-    return session
-
-
-def _limiters(config: Config) -> LimiterRegistry:
-    limits = config.limits
-    return LimiterRegistry(
-        set_limit=LimitSpec(limits.set.calls, limits.set.per_seconds),
-        get_limit=LimitSpec(limits.get.calls, limits.get.per_seconds),
-        scope="subscription" if limits.scope == "subscription" else "run",
+    state.progress.watch_limits(limiters)
+    return ArmClient(
+        transport,
+        tokens,
+        limiters,
+        endpoint=endpoint,
+        api_version=config.api_version,
+        policy=env.retry_policy,
+        request_timeout=config.request_timeout_seconds,
     )
 
 
-async def _start_emulator(stack: AsyncExitStack, config: Config) -> str:
+def _credential(config: Config, env: RunEnvironment, *, emulated: bool) -> AsyncTokenCredential:
+    if env.credential is not None:
+        return env.credential(config)
+    kind = CredentialKind.MANAGED_IDENTITY if emulated else config.credential
+    return build_credential(
+        kind,
+        authority_host=config.authority_host,
+        managed_identity_client_id=config.managed_identity_client_id,
+    )
+
+
+@contextmanager
+def _environment(environ: MutableMapping[str, str], overrides: dict[str, str]) -> Iterator[None]:
+    """``overrides`` in ``environ`` while the block runs; the old values back afterwards."""
+    saved = {name: environ.get(name) for name in overrides}
+    environ.update(overrides)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
+
+
+async def _start_emulator(stack: AsyncExitStack, config: Config) -> tuple[str, dict[str, str]]:
     """Start the built-in emulator in-process; the run's managed identity then points at it."""
     from orchestrator.emulator import EmulatorServer  # only runs with an `emulator:` block load it
 
     assert config.emulator is not None
     server = await stack.enter_async_context(EmulatorServer(config.emulator))
-    os.environ["IDENTITY_ENDPOINT"] = server.token_endpoint
-    os.environ["IDENTITY_HEADER"] = server.identity_header
     _log.info("emulator_started", base_url=server.base_url)
-    return server.base_url
+    env = {"IDENTITY_ENDPOINT": server.token_endpoint, "IDENTITY_HEADER": server.identity_header}
+    return server.base_url, env
 
 
-def build_report(state: RunState) -> RunReport:
-    """The report for a run however it ended: every mapping settled, totals counted, exit code set.
+async def _work(state: RunState, client: ArmClient, deadline: float) -> None:
+    request, end = state.request, state.end
+    config = request.loaded.config
+    selection = state.selection
+    targets = list(selection.explicit)
+    if selection.discover is not None:
+        state.progress.begin(Phase.DISCOVERING)
+        found = await discover(client, selection.discover, end.notice)
+        end.subscriptions = found.subscriptions
+        discovered = [vault for vault in found.vaults if selection.admits(vault)]
+        targets = merge_targets(
+            targets, discovered, lambda vault: selection.target_of(config, vault)
+        )
+    state.vaults = [VaultWork(target) for target in targets]
+    state.progress.vaults_total = len(state.vaults)
+    if not state.vaults:
+        end.stop = Stop.NO_TARGETS
+        end.stop_detail = "the config's targets resolved to no vault at all"
+        _log.warning("no_targets")
+        return
+    state.progress.begin(Phase.RUNNING)
+    state.engine = _engine(state, client, deadline)
+    if end.ending is Ending.INTERRUPT:
+        state.engine.stop_patching()
+    await state.engine.run(state.vaults)
 
-    The vaults' models are not built here: :class:`RunReport` builds them as it writes them.
-    """
-    ending = state.ending or Ending.DEADLINE
-    for vault in state.vaults:
-        vault.settle(ending)
-    totals = count_totals(
-        count_results(state.vaults),
-        vaults=len(state.vaults),
-        vaults_failed=sum(vault.status is VaultStatus.ERROR for vault in state.vaults),
+
+def _engine(state: RunState, client: ArmClient, deadline: float) -> Engine:
+    request = state.request
+    config = request.loaded.config
+    apply = request.command is Command.APPLY
+    resume = list(request.resume)
+    if state.journal is not None:
+        resume = merge_points(resume, state.journal.pending())
+    registry = client.limiters
+    poller = Poller(client, deadline=deadline, spare=registry.spare)
+    options = EngineOptions(
+        apply=apply,
+        verify=config.verify,
+        preflight=config.preflight and request.command in (Command.APPLY, Command.PLAN),
+        audit=request.command is Command.AUDIT,
+        max_changes=request.max_changes,
+        max_pages=config.max_pages_per_vault,
+        listing_reserve=registry.listing_reserve,
+        expiry_warning_days=config.audit.expiry_warning_days,
     )
-    subscription_failed = any(s.status is VaultStatus.ERROR for s in state.subscriptions or [])
-    flags = flags_from_totals(totals) | RunFlags(
-        unauthenticated=state.unauthenticated,
-        interrupted=state.ending is Ending.INTERRUPT,
-        timed_out=state.ending is Ending.DEADLINE,
-        failed=subscription_failed,
+    return Engine(
+        client,
+        poller,
+        options,
+        state.progress,
+        notice=state.end.notice,
+        resume=resume if apply else (),
+        journal=state.journal,
     )
-    exit_code = exit_code_for(flags)
-    finished = datetime.now(UTC)
-    head = Report(
-        run_id=state.run_id,
-        command=state.command,
-        action=state.config.action,
-        started_at=state.started_at,
-        finished_at=finished,
-        duration_s=time.monotonic() - state.started_clock,
-        outcome=outcome_for(exit_code),
-        exit_code=int(exit_code),
-        totals=totals,
-        calls=state.calls,
-        vaults=[],
-        subscriptions=state.subscriptions,
-    )
-    return RunReport(head, state.vaults)

@@ -1,112 +1,75 @@
-"""The ARM client: one session, bearer auth, the shared limiters, retries, paging, origin checks.
+"""The ARM client: bearer auth, the shared limiters, retries, paging, origin checks.
 
 Every GET goes through the get limiter of its scope and every PATCH through the set limiter; a
-429 pauses the whole scope for its ``Retry-After``. 408/5xx and connection errors are retried
-with capped exponential backoff and jitter; other 4xx are not, except a 401 for an expired token,
-which is retried once with a fresh one. The bearer token goes only to the configured origin.
+429 pauses the whole scope, for its ``Retry-After`` when it gave a positive one, else for an
+exponential backoff with jitter. 408/5xx and connection errors are retried with capped
+exponential backoff and jitter for GETs; a PATCH is retried only where ASR certainly did not act
+on it (429, 503, a connection never made) — after an ambiguous failure the engine reads the
+mapping back instead of sending it blindly again. Other 4xx are not retried, except a 401 for an
+expired token: a fresh token, then one more try. A 3xx is returned, never followed. The bearer
+token goes only to the configured origin; every answer is parsed defensively (any parse
+failure is an unreadable answer for that call only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
+import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import aiohttp
 import structlog
-from multidict import CIMultiDict, CIMultiDictProxy
 
+from orchestrator.arm.api import (
+    LISTING_PRIORITY,
+    ArmResponse,
+    BeforeSend,
+    CallCounters,
+    error_fields,
+    http_error,
+)
 from orchestrator.arm.credentials import TokenProvider
-from orchestrator.arm.limits import CallKind, LimiterRegistry, SlidingWindowLimiter
-from orchestrator.arm.retry import RetryPolicy, parse_retry_after
+from orchestrator.arm.limits import CallKind, LimiterRegistry, SlidingWindowLimiter, Slot
+from orchestrator.arm.origin import TrustedOrigin
+from orchestrator.arm.retry import RetryPolicy
+from orchestrator.arm.transport import DEFAULT_REQUEST_TIMEOUT, RawAnswer, Transport, path_of
 from orchestrator.errors import (
     ArmAuthenticationError,
-    ArmHttpError,
     ArmResponseError,
     ArmTransportError,
     AuthenticationError,
+    SendWithdrawn,
     StaleTokenError,
-    UntrustedUrlError,
 )
 
-MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # ARM pages are far smaller; more is a broken server
-MAX_PAGES: Final = 10_000  # per listing: a server that pages forever must not hang the run
 EXPIRED_TOKEN_CODES: Final = frozenset({"expiredauthenticationtoken"})
-# What may follow the endpoint's origin in a URL for its authority to end there: a path, a query
-# or nothing. Anything else (a port, a longer look-alike host, a '#') gets the full check.
-_AFTER_ORIGIN: Final = frozenset({"", "/", "?"})
 
-_log = structlog.get_logger("orchestrator.arm.client")
-
-
-@dataclass(slots=True)
-class CallCounters:
-    """Requests the run sent, by kind, and the 429s and retries among them (for the report)."""
-
-    get: int = 0
-    set: int = 0
-    throttled: int = 0
-    retried: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ArmResponse:
-    """An answer ARM gave: status, headers and the parsed JSON body (``None`` when empty)."""
-
-    status: int
-    headers: CIMultiDictProxy[str] = field(repr=False)
-    body: Any
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Scheme, host and port: the only place the bearer token may go."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @classmethod
-    def of(cls, url: str) -> Origin:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        default = 443 if scheme == "https" else 80
-        return cls(scheme, (parts.hostname or "").lower(), port if port is not None else default)
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
+_log = structlog.get_logger("orchestrator.arm")
 
 
 class ArmClient:
-    """Sends ARM requests for the run. One instance per run, shared by every vault's work."""
+    """Sends ARM requests for the run: an :class:`~orchestrator.arm.api.ArmApi`. One per run."""
 
     __slots__ = (
         "_api_version",
+        "_counters",
         "_limiters",
         "_origin",
-        "_origin_prefix",
         "_policy",
+        "_request_timeout",
         "_rng",
-        "_session",
         "_tokens",
-        "counters",
+        "_transport",
         "endpoint",
     )
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        transport: Transport,
         tokens: TokenProvider,
         limiters: LimiterRegistry,
         *,
@@ -114,20 +77,29 @@ class ArmClient:
         api_version: str,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self.counters = CallCounters()
-        self._session = session
+        self._counters = CallCounters()
+        self._transport = transport
         self._tokens = tokens
         self._limiters = limiters
         self._api_version = api_version
         self._policy = policy or RetryPolicy()
         self._rng = rng or random.Random()
-        self._origin = Origin.of(self.endpoint)
-        self._origin_prefix = _origin_prefix(self.endpoint)
+        self._request_timeout = request_timeout
+        self._origin = TrustedOrigin(self.endpoint)
 
     def __repr__(self) -> str:
-        return f"<ArmClient endpoint={self.endpoint!r} counters={self.counters}>"
+        return f"<ArmClient endpoint={self.endpoint!r} counters={self._counters}>"
+
+    @property
+    def counters(self) -> CallCounters:
+        return self._counters
+
+    @property
+    def limiters(self) -> LimiterRegistry:
+        return self._limiters
 
     def url(self, path: str, *, api_version: str | None = None) -> str:
         """An absolute URL on the ARM endpoint for ``path`` with the ``api-version`` query."""
@@ -135,60 +107,99 @@ class ArmClient:
 
     def check_origin(self, url: str) -> None:
         """Raise :class:`UntrustedUrlError` unless ``url`` is on the configured ARM origin."""
-        prefix = self._origin_prefix
-        if (
-            prefix
-            and url.startswith(prefix)
-            and url[len(prefix) : len(prefix) + 1] in _AFTER_ORIGIN
-        ):
-            # The authority ends where the endpoint's does, so it is the endpoint's, without
-            # userinfo: no parse for the client's own URLs and ARM's links (every request).
-            return
-        parts = urlsplit(url)
-        if Origin.of(url) != self._origin or parts.username is not None:
-            raise UntrustedUrlError(url, str(self._origin))
+        self._origin.check(url)
 
     async def get(
-        self, url: str, *, subscription_id: str, priority: float = 0.0, attempts: int | None = None
+        self,
+        url: str,
+        *,
+        subscription_id: str,
+        priority: float = 0.0,
+        attempts: int | None = None,
+        reserve: int = 0,
     ) -> ArmResponse:
         """GET ``url``; any final status is returned (the caller decides what it means)."""
-        return await self._send("GET", url, None, subscription_id, priority, attempts)
+        return await self._send(
+            "GET", url, None, subscription_id, priority, attempts, reserve, None
+        )
 
     async def patch(
-        self, url: str, body: Mapping[str, object], *, subscription_id: str
+        self,
+        url: str,
+        body: Mapping[str, object],
+        *,
+        subscription_id: str,
+        before_send: BeforeSend | None = None,
     ) -> ArmResponse:
-        """PATCH ``url`` with a JSON body; any final status is returned."""
-        return await self._send("PATCH", url, body, subscription_id, 0.0, None)
+        """PATCH ``url`` with a JSON body; any final status is returned.
 
-    async def get_ok(self, url: str, *, subscription_id: str, priority: float = 0.0) -> Any:
+        Retried only where ASR certainly did not act on it; any other failure is returned (an
+        error status) or raised (:class:`ArmTransportError` with ``sent``) for the caller to
+        resolve. ``before_send`` runs just before each try leaves; it may raise SendWithdrawn.
+        """
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        return await self._send("PATCH", url, payload, subscription_id, 0.0, None, 0, before_send)
+
+    async def get_ok(
+        self, url: str, *, subscription_id: str, priority: float = 0.0, reserve: int = 0
+    ) -> Any:
         """GET ``url`` and return its JSON body; any status but 200 raises :class:`ArmHttpError`."""
-        response = await self.get(url, subscription_id=subscription_id, priority=priority)
+        response = await self.get(
+            url, subscription_id=subscription_id, priority=priority, reserve=reserve
+        )
         if response.status != 200:
             raise http_error(response)
         return response.body
 
-    async def pages(self, url: str, *, subscription_id: str) -> AsyncIterator[list[Any]]:
-        """Yield the ``value`` list of each page of an ARM listing, following ``nextLink``."""
-        seen: set[str] = set()
+    async def pages(
+        self, url: str, *, subscription_id: str, max_pages: int, reserve: int = 0
+    ) -> AsyncIterator[list[Any]]:
+        """Yield the ``value`` list of each page of an ARM listing, following ``nextLink``.
+
+        A relative ``nextLink`` is resolved against the endpoint, and one with no
+        ``api-version`` gets the first request's. More than ``max_pages`` pages, or a link seen
+        before, raises ArmResponseError ``too_many_pages``. Pages go before polls
+        (``LISTING_PRIORITY``) but never into the get budget's ``reserve``.
+        """
+        seen: set[bytes] = set()  # digests, not URLs: a hostile chain may send huge links
+        api_version = dict(parse_qsl(urlsplit(url).query)).get("api-version", self._api_version)
         next_url: str | None = url
         while next_url is not None:
-            if next_url in seen or len(seen) >= MAX_PAGES:
+            digest = hashlib.sha256(next_url.encode()).digest()
+            if digest in seen or len(seen) >= max_pages:
                 raise ArmResponseError(
-                    f"paging did not end: nextLink repeats after {len(seen)} pages"
+                    f"paging did not end: stopped after {len(seen)} pages", code="too_many_pages"
                 )
-            seen.add(next_url)
-            body = await self.get_ok(next_url, subscription_id=subscription_id, priority=-1.0)
+            seen.add(digest)
+            body = await self.get_ok(
+                next_url,
+                subscription_id=subscription_id,
+                priority=LISTING_PRIORITY,
+                reserve=reserve,
+            )
             yield _page_values(body)
-            next_url = _next_link(body)
+            link = _next_link(body)
+            next_url = None if link is None else self._resolve_link(link, api_version)
+
+    def _resolve_link(self, link: str, api_version: str) -> str:
+        absolute = urljoin(self.endpoint + "/", link)
+        parts = urlsplit(absolute)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(key.lower() == "api-version" for key, _ in query):
+            query.append(("api-version", api_version))
+            absolute = urlunsplit(parts._replace(query=urlencode(query)))
+        return absolute
 
     async def _send(
         self,
         method: str,
         url: str,
-        body: Mapping[str, object] | None,
+        body: bytes | None,
         subscription_id: str,
         priority: float,
         attempts: int | None,
+        reserve: int,
+        before_send: BeforeSend | None,
     ) -> ArmResponse:
         self.check_origin(url)
         kind = CallKind.SET if method == "PATCH" else CallKind.GET
@@ -199,9 +210,17 @@ class ArmClient:
         while True:
             attempt += 1
             try:
-                response, token = await self._attempt(limiter, priority, method, url, body, kind)
-            except ArmTransportError as exc:
+                response, token = await self._attempt(
+                    limiter, priority, reserve, method, url, body, before_send, attempt
+                )
+            except StaleTokenError as exc:
+                # Only a token ARM already rejected is to be had: wait for a fresh one, unsent.
                 if attempt >= max_attempts:
+                    raise ArmAuthenticationError(exc.detail) from exc
+                await self._wait_before_retry(method, url, attempt, None, "token still stale")
+                continue
+            except ArmTransportError as exc:
+                if attempt >= max_attempts or (kind is CallKind.SET and exc.sent):
                     raise
                 await self._wait_before_retry(method, url, attempt, None, str(exc))
                 continue
@@ -216,33 +235,46 @@ class ArmClient:
                 continue
             if status == 429:
                 self._on_throttled(limiter, kind, response, attempt)
-            if not self._policy.is_retryable(status) or attempt >= max_attempts:
+            if not self._policy.is_retryable(status, method) or attempt >= max_attempts:
                 return response
             if status == 429:
-                self.counters.retried += 1  # the limiter's pause is the wait
+                self._counters.retried += 1  # the limiter's pause is the wait
                 continue
-            retry_after = parse_retry_after(response.header("Retry-After"))
+            retry_after = self._policy.server_wait(response.header("Retry-After"))
             await self._wait_before_retry(method, url, attempt, retry_after, f"HTTP {status}")
 
     async def _attempt(
         self,
         limiter: SlidingWindowLimiter,
         priority: float,
+        reserve: int,
         method: str,
         url: str,
-        body: Mapping[str, object] | None,
-        kind: CallKind,
+        body: bytes | None,
+        before_send: BeforeSend | None,
+        attempt: int,
     ) -> tuple[ArmResponse, str]:
         """One try: its limiter slot, a token, the exchange. Returns the answer and the token used."""
         # The slot is held until the answer is read or the request failed: the server counts the
         # request somewhere in between (see limits.py). The token is fetched inside it so a long
         # wait for the slot cannot leave it stale; it is cached.
-        with await limiter.acquire(priority):
+        slot = await limiter.acquire(priority, reserve=reserve)
+        with slot:
             try:
                 token = await self._tokens.token()
+            except StaleTokenError:
+                slot.abandon()
+                raise
             except AuthenticationError as exc:
+                slot.abandon()
                 raise ArmAuthenticationError(exc.detail) from exc
-            return await self._exchange(method, url, body, token, kind), token
+            if before_send is not None:
+                try:
+                    before_send()
+                except SendWithdrawn:
+                    slot.abandon()  # nothing leaves: the slot is free again at once
+                    raise
+            return await self._exchange(slot, method, url, body, token, attempt), token
 
     async def _replace_token(self, rejected: str, method: str, url: str) -> None:
         """Get a token other than ``rejected``, which ARM called expired.
@@ -258,43 +290,39 @@ class ArmClient:
                 continue
             except AuthenticationError as exc:
                 raise ArmAuthenticationError(exc.detail) from exc
-            _log.info("token_refreshed", method=method, path=_path(url))
+            _log.info("token_refreshed", method=method, path=path_of(url))
             return
         raise ArmAuthenticationError(
             "the credential keeps returning the token ARM rejected as expired"
         )
 
     async def _exchange(
-        self, method: str, url: str, body: Mapping[str, object] | None, token: str, kind: CallKind
+        self, slot: Slot, method: str, url: str, body: bytes | None, token: str, attempt: int
     ) -> ArmResponse:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        if kind is CallKind.SET:
-            self.counters.set += 1
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            self._counters.set += 1
         else:
-            self.counters.get += 1
+            self._counters.get += 1
+        started = time.monotonic()
         try:
-            async with self._session.request(
-                method, url, json=body, headers=headers, allow_redirects=False
-            ) as resp:
-                raw = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    raw += chunk
-                    if len(raw) > MAX_BODY_BYTES:
-                        break  # read no further: the answer is refused anyway
-                status, resp_headers = resp.status, CIMultiDictProxy(CIMultiDict(resp.headers))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ArmTransportError(f"{method} {_path(url)}: {type(exc).__name__}: {exc}") from exc
-        if len(raw) > MAX_BODY_BYTES:
-            raise ArmResponseError(
-                f"{method} {_path(url)}: answer larger than {MAX_BODY_BYTES} bytes"
+            raw = await self._transport.send(
+                method, url, headers=headers, body=body, time_limit=self._request_timeout
             )
-        return ArmResponse(status, resp_headers, _parse_body(bytes(raw), status, method, url))
+        except (ArmTransportError, ArmResponseError) as exc:
+            _log.debug("request_failed", method=method, path=path_of(url), attempt=attempt,
+                       ms=_ms(started), error=exc.code)  # fmt: skip
+            raise
+        _log.debug("request", method=method, path=path_of(url), status=raw.status,
+                   attempt=attempt, ms=_ms(started))  # fmt: skip
+        return ArmResponse(raw.status, raw.headers, parse_body(raw, method, url))
 
     def _on_throttled(
         self, limiter: SlidingWindowLimiter, kind: CallKind, response: ArmResponse, attempt: int
     ) -> None:
-        self.counters.throttled += 1
-        retry_after = parse_retry_after(response.header("Retry-After"))
+        self._counters.throttled += 1
+        retry_after = self._policy.server_wait(response.header("Retry-After"))
         pause = self._policy.delay(attempt, retry_after, self._rng)
         limiter.pause(pause)
         _log.warning("throttled", kind=str(kind), retry_after=retry_after, pause_s=round(pause, 3))
@@ -303,11 +331,11 @@ class ArmClient:
         self, method: str, url: str, attempt: int, retry_after: float | None, reason: str
     ) -> None:
         delay = self._policy.delay(attempt, retry_after, self._rng)
-        self.counters.retried += 1
+        self._counters.retried += 1
         _log.info(
             "retry",
             method=method,
-            path=_path(url),
+            path=path_of(url),
             attempt=attempt,
             delay_s=round(delay, 3),
             reason=reason,
@@ -315,37 +343,25 @@ class ArmClient:
         await asyncio.sleep(delay)
 
 
-def http_error(response: ArmResponse) -> ArmHttpError:
-    """The :class:`ArmHttpError` for an unwanted answer, with ARM's ``{code, message}`` when given."""
-    code, message = _error_fields(response.body)
-    return ArmHttpError(
-        response.status,
-        code or f"http_{response.status}",
-        message or f"ARM answered HTTP {response.status}",
-    )
+def parse_body(raw: RawAnswer, method: str, url: str) -> Any:
+    """The answer's JSON, or None when empty; an unparseable success raises ArmResponseError.
 
-
-def _parse_body(raw: bytes, status: int, method: str, url: str) -> Any:
-    if not raw.strip():
+    json.loads raises more than JSONDecodeError on hostile input: RecursionError for deep
+    nesting, ValueError for a number too long to convert. Each is an unreadable answer.
+    """
+    if not raw.body.strip():
         return None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        if status >= 400:
+        return json.loads(raw.body)
+    except (ValueError, RecursionError) as exc:
+        if raw.status >= 300:
             return None  # an error page that is not JSON: the status alone says what failed
-        raise ArmResponseError(f"{method} {_path(url)}: answer is not JSON ({exc})") from exc
-
-
-def _error_fields(body: Any) -> tuple[str | None, str | None]:
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, None
-    code, message = error.get("code"), error.get("message")
-    return (code if isinstance(code, str) else None, message if isinstance(message, str) else None)
+        reason = "nested too deep" if isinstance(exc, RecursionError) else type(exc).__name__
+        raise ArmResponseError(f"{method} {path_of(url)}: answer is not JSON ({reason})") from exc
 
 
 def _error_code(body: Any) -> str:
-    return (_error_fields(body)[0] or "").lower()
+    return (error_fields(body)[0] or "").lower()
 
 
 def _page_values(body: Any) -> list[Any]:
@@ -364,23 +380,5 @@ def _next_link(body: dict[str, Any]) -> str | None:
     return link
 
 
-def _origin_prefix(endpoint: str) -> str | None:
-    """``scheme://host[:port]`` exactly as the endpoint spells it, for `check_origin`'s fast path.
-
-    None when the endpoint is unusual (not http(s), no host, userinfo, a bad port, characters
-    that urlsplit drops): then every URL gets the full check.
-    """
-    parts = urlsplit(endpoint)
-    try:
-        parts.port  # noqa: B018  # raises ValueError for a port out of range
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        return None
-    prefix = f"{parts.scheme}://{parts.netloc}"
-    return prefix if endpoint.startswith(prefix) else None
-
-
-def _path(url: str) -> str:
-    """The URL without its query, for logs: a server-supplied query may carry a signature."""
-    return urlsplit(url).path
+def _ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

@@ -1,42 +1,38 @@
 """Exact sliding-window rate limits for ARM calls, with scope-wide backoff after a 429.
 
-ASR allows 200 PATCH per 60 s and 10,000 GET per 3,600 s in ANY sliding window, counted when
-each request reaches the server. A token bucket whose burst is the whole quota admits twice the
-quota in one window (a full burst, then the refill), so this module keeps a sliding-window *log*
-instead.
+The arithmetic is :mod:`orchestrator.arm.window`'s (read its docstring for why a call holds its
+slot from grant to answer). :class:`SlidingWindowLimiter` does the waiting on the running loop's
+clock and hands out :class:`Slot` handles; :class:`LimiterRegistry` hands out one GET/PATCH pair
+per scope (the whole run, or each subscription). :class:`Quota` is the one type of a limit, for
+the config and the limiter alike.
 
-The client cannot see when the server counts a request, only that it happens after the request
-is granted here and before its answer arrives. So each call holds a *slot* from its grant until
-its answer has been read (or the call failed), and the slot stays taken for one window after
-that; a call may start only while fewer than ``calls`` slots are taken. Of any ``calls + 1``
-calls, the last one granted thus started at least a window after another one's answer, so the
-server counted those two at least a window apart, however late either travelled: the server
-never sees ``calls + 1`` in one of its windows. Under continuous demand that gives ``calls`` per
-window plus one request latency, in every window, the first one's burst included.
-
-`SlidingWindow` is the pure arithmetic (plain floats, no event loop); `SlidingWindowLimiter`
-does the waiting on the running loop's clock and hands out `Slot` handles; `LimiterRegistry`
-hands out one GET/PATCH pair per scope (the whole run, or each subscription).
+A call may ask for a *reserve*: it starts only while that many slots stay free for others. A
+vault's listing asks for one, so a listing that never ends cannot spend the whole get budget and
+starve the polls of other vaults' operations. Waiters of different reserves never block each
+other: a poll behind a listing held back by its reserve is served.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 from heapq import heappop, heappush
 from itertools import count
-from typing import Final, Literal
+from typing import Final
 
-LimitScope = Literal["run", "subscription"]
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-# Network lag needs no margin (see above). Clock *rates* do: the argument holds only if both
-# sides measure the window in the same seconds, and an NTP-disciplined clock may be slewed by up
-# to 500 ppm (the kernel's frequency-correction limit), ours one way and the server's the other.
-# A 0.1 % wider window covers that, for 0.1 % of throughput.
+from orchestrator.arm.window import SlidingWindow
+
+# Network lag needs no margin (see window.py). Clock *rates* do: the argument holds only if
+# both sides measure the window in the same seconds, and an NTP-disciplined clock may be slewed
+# by up to 500 ppm (the kernel's frequency-correction limit), ours one way and the server's the
+# other. A 0.1 % wider window covers that, for 0.1 % of throughput.
 DEFAULT_MARGIN_FRACTION: Final = 0.001
+# The share of the get budget a listing leaves to everything else (polls, preflight, verify).
+LISTING_RESERVE_FRACTION: Final = 0.1
 
 
 def default_margin(per_seconds: float) -> float:
@@ -51,92 +47,28 @@ class CallKind(StrEnum):
     SET = "set"
 
 
-class SlidingWindow:
-    """The arithmetic of the log: a call takes a slot from its start until ``seconds`` after its
-    end, and at most ``calls`` slots are taken at any moment.
+class LimitScope(StrEnum):
+    """Who shares one pair of limiters."""
 
-    Hence no ``calls + 1`` calls have moments, one each between its start and its end, that fit
-    in a window of ``seconds``: the last of them to start would find all the others' slots
-    still taken. Times are plain floats that never go backwards. Memory is O(``calls``).
-    """
+    RUN = "run"  # one set of limiters for the whole run
+    SUBSCRIPTION = "subscription"  # one set per subscription
 
-    __slots__ = ("_ends", "_last", "_open", "calls", "seconds")
 
-    calls: int  #: the most slots taken at any moment
-    seconds: float  #: how long a slot stays taken after its call ends
+class Quota(BaseModel):
+    """A limit: at most ``calls`` calls in any sliding window of ``per_seconds``."""
 
-    def __init__(self, calls: int, seconds: float) -> None:
-        if calls < 1:
-            raise ValueError(f"calls must be at least 1, not {calls!r}")
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"seconds must be a positive number, not {seconds!r}")
-        self.calls = calls
-        self.seconds = seconds
-        # end times of the most recent `calls` ended calls, oldest first
-        self._ends: deque[float] = deque()
-        # calls started and not ended: each holds its slot until it ends
-        self._open = 0
-        # the latest time given to `start` or `end`, which later ones may not go below
-        self._last = -math.inf
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    def __len__(self) -> int:
-        """How many ends the log holds (at most ``calls``; old ones may be outside the window)."""
-        return len(self._ends)
+    calls: StrictInt = Field(ge=1, description="The most calls in any window.")
+    per_seconds: StrictFloat = Field(gt=0, le=86_400, description="The window, in seconds.")
 
-    def __repr__(self) -> str:
-        return (
-            f"<SlidingWindow {self._open} open, {len(self._ends)} ended/{self.calls} "
-            f"per {self.seconds!r}s>"
-        )
+    def limiter(self, name: str) -> SlidingWindowLimiter:
+        """A fresh limiter enforcing this quota (with the default margin)."""
+        return SlidingWindowLimiter(self.calls, self.per_seconds, name=name)
 
-    @property
-    def open(self) -> int:
-        """Calls started and not yet ended."""
-        return self._open
 
-    def free_at(self) -> float:
-        """When the log next lets a call start: ``-inf`` while it has room for one more, ``+inf``
-        while every slot is held by an open call (a slot frees ``seconds`` after one ends)."""
-        room = self.calls - self._open
-        if room <= 0:
-            return math.inf
-        if len(self._ends) < room:
-            return -math.inf
-        # Written as end + seconds everywhere, so a start at exactly this time is allowed.
-        return self._ends[-room] + self.seconds
-
-    def next_allowed(self, now: float) -> float:
-        """The earliest time at or after ``now`` at which one more call may start, if no call
-        ends before then; ``+inf`` while every slot is held by an open call."""
-        return max(now, self.free_at())
-
-    def start(self, now: float) -> None:
-        """Open a call at ``now``; raises ValueError if no slot is free then or time went back."""
-        self._advance(now)
-        if self.next_allowed(now) > now:
-            raise ValueError(f"no free slot at {now!r}; the next one frees at {self.free_at()!r}")
-        self._open += 1
-
-    def end(self, now: float) -> None:
-        """End an open call at ``now``: its slot stays taken until ``now + seconds``."""
-        if not self._open:
-            raise ValueError("no call is open")
-        self._advance(now)
-        self._open -= 1
-        self._ends.append(now)
-        if len(self._ends) > self.calls:
-            self._ends.popleft()
-
-    def abandon(self) -> None:
-        """End an open call that was never sent: its slot is free again at once."""
-        if not self._open:
-            raise ValueError("no call is open")
-        self._open -= 1
-
-    def _advance(self, now: float) -> None:
-        if now < self._last:
-            raise ValueError(f"time went backwards: {now!r} < {self._last!r}")
-        self._last = now
+ASR_SET_QUOTA: Final = Quota(calls=200, per_seconds=60)
+ASR_GET_QUOTA: Final = Quota(calls=10_000, per_seconds=3_600)
 
 
 class Slot:
@@ -163,6 +95,12 @@ class Slot:
         if self.released_at is None:
             self.released_at = self._limiter._end_call()
 
+    def abandon(self) -> None:
+        """The call was never sent: give its place back at once, uncounted. Idempotent, and
+        does nothing once released."""
+        if self.released_at is None:
+            self.released_at = self._limiter._abandon_call()
+
     def __enter__(self) -> Slot:
         return self
 
@@ -174,6 +112,9 @@ class Slot:
         return f"<Slot {self._limiter.name!r} granted {self.granted_at:.3f}, {state}>"
 
 
+Waiter = tuple[float, int, "asyncio.Future[Slot]"]  # (priority, arrival order, its future)
+
+
 class SlidingWindowLimiter:
     """At most ``calls`` slots taken at once; a slot is taken from a call's grant until one window
     (``per_seconds`` + ``margin``) after its `Slot` is released.
@@ -183,10 +124,10 @@ class SlidingWindowLimiter:
     only covers the two clocks running at slightly different rates. Long-run throughput is
     ``calls / (per_seconds + margin + request latency)``.
 
-    Waiters are ordered by ``priority`` (lower first), FIFO among equals, and woken by a single
-    ``loop.call_at`` timer, or by a release when every slot is held by a call in flight; the only
-    clock is the running loop's ``time()``. Building a limiter does not touch any event loop;
-    use one limiter on one loop.
+    Waiters are ordered by ``priority`` (lower first), FIFO among equals, each class of
+    ``reserve`` on its own queue; they are woken by a single ``loop.call_at`` timer, or by a
+    release when every slot they may use is held by a call in flight. The only clock is the
+    running loop's ``time()``. Building a limiter touches no event loop; use one on one loop.
     """
 
     __slots__ = (
@@ -223,17 +164,14 @@ class SlidingWindowLimiter:
         self.calls = calls
         self.per_seconds = per_seconds
         self.margin = margin
-        # min-heap of (priority, arrival order, future resolved with the granted slot);
-        # cancelled futures stay in it until they reach the top
-        self._waiters: list[tuple[float, int, asyncio.Future[Slot]]] = []
+        # reserve -> min-heap of waiters; cancelled futures stay until they reach the top
+        self._waiters: dict[int, list[Waiter]] = {}
         self._next_seq = count()
-        # acquirers queued and not yet granted
-        self._queued = 0
-        # the one timer that wakes the queue when the next slot frees or a pause ends; none
-        # while every slot is held by a call in flight (its release wakes the queue)
+        self._queued = 0  # acquirers queued and not yet granted
+        # the one timer that wakes the queues when the next slot frees or a pause ends; none
+        # while every usable slot is held by a call in flight (its release wakes the queues)
         self._timer: asyncio.TimerHandle | None = None
-        # loop time before which nothing starts; 0.0 if never paused
-        self._paused_until = 0.0
+        self._paused_until = 0.0  # loop time before which nothing starts; 0.0 if never paused
         self._pauses = 0
         self._acquired = 0
 
@@ -244,13 +182,8 @@ class SlidingWindowLimiter:
 
     @property
     def acquired(self) -> int:
-        """Slots granted so far (a cancelled waiter's is not counted)."""
+        """Slots granted so far (a cancelled waiter's or an abandoned call's is not counted)."""
         return self._acquired
-
-    @property
-    def in_flight(self) -> int:
-        """Slots granted and not yet released: calls still waiting for their answer."""
-        return self._window.open
 
     @property
     def pauses(self) -> int:
@@ -262,31 +195,30 @@ class SlidingWindowLimiter:
         """Loop time before which nothing starts; 0.0 if never paused."""
         return self._paused_until
 
-    def next_free_at(self) -> float:
-        """Loop time from which one more call may start, ignoring the queue (for progress/ETA).
+    def spare(self) -> float:
+        """The share of the quota free now (0..1): how much room the next window has."""
+        now = asyncio.get_running_loop().time()
+        return max(self.calls - self._window.taken(now), 0) / self.calls
 
-        At or before the current loop time when a slot is free now; never below 0.0. Answers
-        to calls in flight do not move it, except from ``math.inf``: while every slot is held
-        by a call in flight, a slot frees one window after the first answer, whenever it comes.
-        """
-        return max(self._paused_until, self._window.free_at())
-
-    async def acquire(self, priority: float = 0.0) -> Slot:
+    async def acquire(self, priority: float = 0.0, *, reserve: int = 0) -> Slot:
         """Wait until one more call may start within the limit, and take a slot for it.
 
-        Release the slot when the call's answer has been read or the call failed; the idiom is
-        ``with await limiter.acquire(priority): ...`` around the request. Returns without
-        yielding to the loop when a slot is free, no pause is on and nobody is queued.
-        Cancel-safe: a waiter cancelled before it resumes gives its slot back untaken.
+        ``reserve``: start only while that many more slots stay free for others (at most
+        ``calls - 1``). Release the slot when the call's answer has been read or the call
+        failed (``abandon`` it if it was never sent); the idiom is ``with await
+        limiter.acquire(priority): ...`` around the request. Returns without yielding to the
+        loop when a slot is free, no pause is on and nobody is queued. Cancel-safe: a waiter
+        cancelled before it resumes gives its slot back untaken.
         """
         if math.isnan(priority):
             raise ValueError("priority must be a number, not NaN")
+        reserve = min(max(reserve, 0), self.calls - 1)
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not self._queued and self._startable_at(now) <= now:
-            return self._grant(now)
+        if not self._queued and self._startable_at(now, reserve) <= now:
+            return self._grant(now, reserve)
         fut: asyncio.Future[Slot] = loop.create_future()
-        heappush(self._waiters, (priority, next(self._next_seq), fut))
+        heappush(self._waiters.setdefault(reserve, []), (priority, next(self._next_seq), fut))
         self._queued += 1
         self._wake()
         try:
@@ -316,11 +248,11 @@ class SlidingWindowLimiter:
             self._paused_until = until
             self._wake()
 
-    def _startable_at(self, now: float) -> float:
-        return max(self._window.next_allowed(now), self._paused_until)
+    def _startable_at(self, now: float, reserve: int) -> float:
+        return max(self._window.next_allowed(now, reserve), self._paused_until)
 
-    def _grant(self, now: float) -> Slot:
-        self._window.start(now)
+    def _grant(self, now: float, reserve: int) -> Slot:
+        self._window.start(now, reserve)
         self._acquired += 1
         return Slot(self, now)
 
@@ -332,6 +264,14 @@ class SlidingWindowLimiter:
         self._wake()
         return now
 
+    def _abandon_call(self) -> float:
+        """`Slot.abandon`: the call never left; its slot is free again now."""
+        now = asyncio.get_running_loop().time()
+        self._window.abandon()
+        self._acquired -= 1
+        self._wake()
+        return now
+
     def _on_timer(self) -> None:
         self._timer = None
         self._wake()
@@ -339,22 +279,34 @@ class SlidingWindowLimiter:
     def _wake(self) -> None:
         """Grant every waiter that may start now, in order; arm the timer for the rest."""
         now = asyncio.get_running_loop().time()
-        heap = self._waiters
-        while heap:
-            fut = heap[0][2]
-            if fut.done():
-                heappop(heap)
-                continue
-            at = self._startable_at(now)
-            if at > now:
-                if at == math.inf:
-                    break  # every slot is in flight: the next release wakes the queue
-                self._arm(at)
-                return
-            heappop(heap)
+        while (reserve := self._best_startable(now)) is not None:
+            _, _, fut = heappop(self._waiters[reserve])
             self._queued -= 1
-            fut.set_result(self._grant(now))
-        self._disarm()
+            fut.set_result(self._grant(now, reserve))
+        self._arm_for_next(now)
+
+    def _best_startable(self, now: float) -> int | None:
+        """The reserve class of the first waiter (by priority, then arrival) that may start now."""
+        best: tuple[float, int, int] | None = None  # (priority, arrival, reserve)
+        for reserve, heap in self._waiters.items():
+            while heap and heap[0][2].done():
+                heappop(heap)  # cancelled while waiting
+            if heap and self._startable_at(now, reserve) <= now:
+                priority, seq, _ = heap[0]
+                if best is None or (priority, seq) < best[:2]:
+                    best = (priority, seq, reserve)
+        return None if best is None else best[2]
+
+    def _arm_for_next(self, now: float) -> None:
+        """Arm the timer for when the next waiter may start; none if that waits on a release."""
+        at = min(
+            (self._startable_at(now, reserve) for reserve, heap in self._waiters.items() if heap),
+            default=math.inf,
+        )
+        if at == math.inf:
+            self._disarm()  # nobody waits, or only a release can help them
+        else:
+            self._arm(at)
 
     def _arm(self, at: float) -> None:
         # Loops may fire a timer up to their clock resolution early; `_wake` then re-arms.
@@ -380,24 +332,6 @@ class SlidingWindowLimiter:
             state += f", waking at {self._timer.when():.3f}"
         limit = f"{self.calls} per {self.per_seconds:g}s + {self.margin:g}s margin"
         return f"<SlidingWindowLimiter {self.name!r} {limit} [{state}]>"
-
-
-@dataclass(frozen=True, slots=True)
-class LimitSpec:
-    """A quota: at most ``calls`` in any ``per_seconds``."""
-
-    calls: int
-    per_seconds: float
-
-    def __post_init__(self) -> None:
-        if self.calls < 1:
-            raise ValueError(f"calls must be at least 1, not {self.calls!r}")
-        if not (math.isfinite(self.per_seconds) and self.per_seconds > 0):
-            raise ValueError(f"per_seconds must be a positive number, not {self.per_seconds!r}")
-
-    def limiter(self, name: str) -> SlidingWindowLimiter:
-        """A fresh limiter enforcing this quota (with the default margin)."""
-        return SlidingWindowLimiter(self.calls, self.per_seconds, name=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,12 +365,10 @@ class LimiterRegistry:
 
     __slots__ = ("_get_limit", "_scope", "_scopes", "_set_limit")
 
-    def __init__(self, *, set_limit: LimitSpec, get_limit: LimitSpec, scope: LimitScope) -> None:
-        if scope not in ("run", "subscription"):
-            raise ValueError(f"scope must be 'run' or 'subscription', not {scope!r}")
+    def __init__(self, *, set_limit: Quota, get_limit: Quota, scope: LimitScope) -> None:
         self._set_limit = set_limit
         self._get_limit = get_limit
-        self._scope: LimitScope = scope
+        self._scope = LimitScope(scope)
         # scope key ("run", or a lower-cased subscription id) -> its pair, in creation order
         self._scopes: dict[str, ScopeLimiters] = {}
 
@@ -444,9 +376,22 @@ class LimiterRegistry:
     def scope(self) -> LimitScope:
         return self._scope
 
+    @property
+    def set_quota(self) -> Quota:
+        return self._set_limit
+
+    @property
+    def listing_reserve(self) -> int:
+        """Get slots a listing leaves free for polls and other reads (10 % of the quota)."""
+        return int(self._get_limit.calls * LISTING_RESERVE_FRACTION)
+
+    def spare(self, subscription_id: str) -> float:
+        """The share of ``subscription_id``'s get quota free now (0..1)."""
+        return self.scope_for(subscription_id).get.spare()
+
     def scope_for(self, subscription_id: str) -> ScopeLimiters:
         """The pair a call in ``subscription_id`` acquires (ids compare case-insensitively)."""
-        key = "run" if self._scope == "run" else subscription_id.lower()
+        key = "run" if self._scope is LimitScope.RUN else subscription_id.lower()
         pair = self._scopes.get(key)
         if pair is None:
             pair = ScopeLimiters(
@@ -455,10 +400,6 @@ class LimiterRegistry:
             )
             self._scopes[key] = pair
         return pair
-
-    def all(self) -> list[ScopeLimiters]:
-        """Every pair handed out so far, oldest first."""
-        return list(self._scopes.values())
 
     def totals(self) -> LimiterTotals:
         pairs = self._scopes.values()
@@ -472,7 +413,7 @@ class LimiterRegistry:
 
     def __repr__(self) -> str:
         return (
-            f"<LimiterRegistry scope={self._scope!r} set={self._set_limit.calls}/"
+            f"<LimiterRegistry scope={self._scope.value!r} set={self._set_limit.calls}/"
             f"{self._set_limit.per_seconds:g}s get={self._get_limit.calls}/"
             f"{self._get_limit.per_seconds:g}s scopes={len(self._scopes)}>"
         )

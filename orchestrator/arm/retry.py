@@ -14,6 +14,9 @@ from email.utils import parsedate_to_datetime
 from typing import Final
 
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+# A PATCH answered 408/500/502/504 may have been acted on: it is not sent again blindly (the
+# engine reads the mapping back first). 429 and 503 say the request was not processed.
+RETRYABLE_PATCH_STATUSES: Final = frozenset({429, 503})
 
 DEFAULT_MAX_ATTEMPTS: Final = 6
 DEFAULT_BACKOFF_BASE: Final = 0.5
@@ -30,17 +33,27 @@ class RetryPolicy:
     backoff_max: float = DEFAULT_BACKOFF_MAX  # cap of the exponential part
     retry_after_max: float = DEFAULT_RETRY_AFTER_MAX  # a longer Retry-After is clamped to this
 
-    def is_retryable(self, status: int) -> bool:
+    def is_retryable(self, status: int, method: str = "GET") -> bool:
+        """Whether an answer with ``status`` is worth sending ``method`` again for."""
+        if method == "PATCH":
+            return status in RETRYABLE_PATCH_STATUSES
         return status in RETRYABLE_STATUSES
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Capped exponential backoff with full jitter for the retry after try number ``attempt`` (1-based)."""
+        """Capped exponential backoff with *equal* jitter after try number ``attempt`` (1-based):
+        uniform between half the ceiling and the ceiling, so no retry comes at once."""
         ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(max(attempt - 1, 0), 64))
         return rng.uniform(ceiling / 2, ceiling)
 
+    def server_wait(self, header: str | None) -> float | None:
+        """A ``Retry-After`` worth honouring: positive seconds, clamped; None when absent, zero,
+        negative or garbage (then the backoff applies, so a `-1` cannot make retries spin)."""
+        seconds = parse_retry_after(header, maximum=self.retry_after_max)
+        return seconds if seconds is not None and seconds > 0 else None
+
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """The wait before the next try: the server's Retry-After when it gave one, else backoff."""
-        if retry_after is not None:
+        """The wait before the next try: the server's positive Retry-After, else the backoff."""
+        if retry_after is not None and retry_after > 0:
             return min(retry_after, self.retry_after_max)
         return self.backoff(attempt, rng)
 

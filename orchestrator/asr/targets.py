@@ -8,7 +8,7 @@ account ids (:func:`split_resource_id`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.asr.desired import DesiredState
@@ -116,10 +116,27 @@ class VaultId:
 
 @dataclass(frozen=True, slots=True)
 class VaultTarget:
-    """One vault and the state its mappings are driven to."""
+    """One vault and the state its mappings are driven to.
+
+    ``problem``: why the vault cannot be worked at all (its account template fills to no
+    account id); its listing is not even tried. ``only``: when set, the run considers just
+    these mappings (lower-cased ids), each with its own desired state or, for None, the
+    vault's (``--retry``, ``--restore``); the vault's other mappings are not this run's.
+    """
 
     vault: VaultId
     desired: DesiredState
+    problem: str | None = None
+    only: Mapping[str, DesiredState | None] | None = None
+
+    def selects(self, mapping_id: str) -> bool:
+        """Whether a listed mapping is among this run's."""
+        return self.only is None or mapping_id.lower() in self.only
+
+    def desired_for(self, mapping_id: str) -> DesiredState:
+        """The state ``mapping_id`` is driven to: its own (``--restore``) or the vault's."""
+        own = self.only.get(mapping_id.lower()) if self.only is not None else None
+        return own or self.desired
 
 
 def _exclusion_key(entry: str) -> str:
@@ -173,18 +190,23 @@ class SubscriptionTarget:
 
 
 def merge_targets(
-    explicit: Sequence[VaultTarget], discovered: Sequence[VaultId], default: DesiredState
+    explicit: Sequence[VaultTarget],
+    discovered: Sequence[VaultId],
+    target_of: Callable[[VaultId], VaultTarget],
 ) -> list[VaultTarget]:
     """Explicit targets first, then discovered vaults not already listed, each vault once.
 
-    An explicit target keeps its own desired state (its per-vault overrides win); discovered
-    vaults get ``default``. Identity is case-insensitive; the first spelling seen is kept.
+    An explicit target keeps its own desired state (its per-vault overrides win); a discovered
+    vault gets ``target_of(vault)``. Identity is case-insensitive; the first spelling is kept.
     """
     merged: list[VaultTarget] = []
     seen: set[str] = set()
-    candidates = [*explicit, *(VaultTarget(vault, default) for vault in discovered)]
-    for target in candidates:
+    for target in explicit:
         if target.vault.key not in seen:
             seen.add(target.vault.key)
             merged.append(target)
+    for vault in discovered:
+        if vault.key not in seen:
+            seen.add(vault.key)
+            merged.append(target_of(vault))
     return merged

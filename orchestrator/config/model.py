@@ -1,22 +1,14 @@
-"""The config file: its model, with every key of DESIGN.md "Config file (YAML)", and its loader.
+"""The config file's model: every key of DESIGN.md "Config file (YAML)" and the second release's.
 
 :class:`Config` checks each key, then the whole (duplicates, targets, accounts), reporting
-problems at key paths. :func:`load_config` is the one boundary where the file system, PyYAML
-and pydantic are called: every error they raise leaves as one
-:class:`~orchestrator.errors.ConfigError` naming the file, the key path and the problem.
-
-The parts live beside this module: :mod:`~orchestrator.config.source` reads the file and its
-YAML, :mod:`~orchestrator.config.values` checks single values, and
-:mod:`~orchestrator.config.problems` words the problems. Import the config's names from here.
+problems at key paths (:class:`~orchestrator.config.problems.KeyedProblems`). Loading a file
+into it is :mod:`orchestrator.config.loader`'s business. The emulator's block is the emulator's
+own :class:`~orchestrator.emulator.FleetSpec` (its schema ships apart, referenced from here).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -27,34 +19,21 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     Tag,
-    ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
-from orchestrator.asr.desired import Action, AuthenticationType, DesiredState
+from orchestrator.arm.credentials import TAKES_CLIENT_ID, CredentialKind
+from orchestrator.arm.limits import ASR_GET_QUOTA, ASR_SET_QUOTA, LimitScope
+from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
 from orchestrator.asr.targets import SubscriptionTarget, VaultId, VaultTarget, check_resource_group
-from orchestrator.config.clouds import CLOUDS, Cloud, CloudEndpoints
-from orchestrator.config.problems import (
-    KeyedProblems,
-    Loc,
-    Problem,
-    UnionTags,
-    coercions,
-    describe,
-    fail,
-    pydantic_problems,
-    uncovered,
-)
-from orchestrator.config.source import (
-    MAX_CONFIG_BYTES,
-    MAX_DEPTH,
-    MAX_VALUES,
-    parse_yaml,
-    read_text,
-)
+from orchestrator.config.clouds import CLOUDS, Cloud
+from orchestrator.config.problems import KeyedProblems, Problem, UnionTags, describe
 from orchestrator.config.values import (
-    MAX_LIMIT_CALLS,
     AccountText,
     AuthType,
     ClientGuid,
@@ -66,66 +45,19 @@ from orchestrator.config.values import (
     check_arm_endpoint,
     check_audience,
     check_exclusion,
+    filled_account,
+    is_template,
     no_nul,
 )
-from orchestrator.emulator.fleet_spec import FleetSpec, WindowLimit
-from orchestrator.errors import ConfigError
-
-__all__ = [
-    "CLOUDS",
-    "DEFAULT_API_VERSION",
-    "DEFAULT_GET_LIMIT",
-    "DEFAULT_SET_LIMIT",
-    "DEFAULT_TIMEOUT_MINUTES",
-    "MAX_CONFIG_BYTES",
-    "MAX_DEPTH",
-    "MAX_LIMIT_CALLS",
-    "MAX_TIMEOUT_MINUTES",
-    "MAX_VALUES",
-    "AccountText",
-    "AuthType",
-    "ClientGuid",
-    "Cloud",
-    "CloudEndpoints",
-    "Config",
-    "CredentialKind",
-    "LimitScope",
-    "LimitsConfig",
-    "LoadedConfig",
-    "Loc",
-    "SubscriptionEntry",
-    "SubscriptionGuid",
-    "Subscriptions",
-    "VaultEntry",
-    "VaultIdText",
-    "Window",
-    "load_config",
-]
-
-
-class CredentialKind(StrEnum):
-    DEFAULT = "default"
-    MANAGED_IDENTITY = "managed_identity"
-    AZURE_CLI = "azure_cli"
-    ENVIRONMENT = "environment"
-    WORKLOAD_IDENTITY = "workload_identity"
-
-
-class LimitScope(StrEnum):
-    RUN = "run"  # one set of limiters for the whole run
-    SUBSCRIPTION = "subscription"  # one set per subscription
-
+from orchestrator.emulator import FleetSpec
 
 DEFAULT_API_VERSION: Final = "2021-12-01"
 DEFAULT_TIMEOUT_MINUTES: Final = 160.0
 MAX_TIMEOUT_MINUTES: Final = 10_080.0  # a week
-DEFAULT_SET_LIMIT: Final = WindowLimit(calls=200, per_seconds=60)
-DEFAULT_GET_LIMIT: Final = WindowLimit(calls=10_000, per_seconds=3_600)
-
-_MI_CREDENTIALS: Final = frozenset({CredentialKind.MANAGED_IDENTITY, CredentialKind.DEFAULT})
-
-
-# --- the models ---------------------------------------------------------------------------
+DEFAULT_MAX_PAGES_PER_VAULT: Final = 1_000
+DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 60.0
+DEFAULT_EXPIRY_WARNING_DAYS: Final = 30.0
+DEFAULT_STATE_FILE: Final = "default"  # $XDG_STATE_HOME/asr-autoupdate/journal-<hash>.jsonl
 
 
 class _Model(BaseModel):
@@ -146,9 +78,9 @@ def _entry_input(data: object, kind: str, key: str) -> object:
 class LimitsConfig(_Model):
     scope: LimitScope = LimitScope.RUN
     """run: one set of limiters for the whole run; subscription: one per subscription."""
-    set: Window = DEFAULT_SET_LIMIT
+    set: Window = ASR_SET_QUOTA
     """PATCH calls allowed in any sliding window."""
-    get: Window = DEFAULT_GET_LIMIT
+    get: Window = ASR_GET_QUOTA
     """GET calls (lists, polls, discovery) allowed in any sliding window."""
 
 
@@ -178,6 +110,9 @@ class SubscriptionEntry(_Model):
     """Only vaults in these groups (any case). Omit for every group."""
     exclude: list[Annotated[str, AfterValidator(check_exclusion)]] = []
     """Vault names or vault ids to leave alone."""
+    automation_account: AccountText | None = None
+    """The account for vaults found in this subscription (overrides the top-level one); may be
+    a template with {subscription_id}, {resource_group}, {vault}."""
 
     @model_validator(mode="before")
     @classmethod
@@ -228,13 +163,30 @@ Subscriptions = Annotated[
 ]
 
 
+class AuditConfig(_Model):
+    expiry_warning_days: Annotated[StrictFloat, Field(ge=0, le=3_650)] = DEFAULT_EXPIRY_WARNING_DAYS
+    """An agent or certificate expiring within this many days is `expiring`."""
+
+
+EmulatorBlock = Annotated[
+    FleetSpec,
+    WithJsonSchema(
+        {
+            "$ref": "emulator.schema.json",
+            "description": "A fleet description: run against the built-in emulator "
+            "(`asr-autoupdate schema emulator` prints its schema).",
+        }
+    ),
+]
+
+
 class Config(_Model):
     """A whole config file. Validation checks each key, then the whole (targets, accounts)."""
 
     action: Action
     """enable or disable auto-update (required)."""
     automation_account: AccountText | None = None
-    """The Automation account's ARM id, or `keep`; required when any target enables."""
+    """The Automation account's ARM id, a template, or `keep`; required when any target enables."""
     authentication_type: AuthType = AuthenticationType.SYSTEM_ASSIGNED_IDENTITY
     cloud: Cloud = Cloud.AZURE_CLOUD
     arm_endpoint: Annotated[str, AfterValidator(check_arm_endpoint)] | None = None
@@ -248,14 +200,33 @@ class Config(_Model):
     managed_identity_client_id: ClientGuid | None = None
     """Client id of a user-assigned managed identity."""
     limits: LimitsConfig = LimitsConfig()
-    timeout_minutes: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_MINUTES)] = DEFAULT_TIMEOUT_MINUTES
+    timeout_minutes: Annotated[StrictFloat, Field(gt=0, le=MAX_TIMEOUT_MINUTES)] = (
+        DEFAULT_TIMEOUT_MINUTES
+    )
     """Deadline for the whole run, in minutes (fractions allowed)."""
+    request_timeout_seconds: Annotated[StrictFloat, Field(gt=0, le=3_600)] = (
+        DEFAULT_REQUEST_TIMEOUT_SECONDS
+    )
+    """Time limit of one ARM request, its answer's last byte included."""
+    max_pages_per_vault: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = (
+        DEFAULT_MAX_PAGES_PER_VAULT
+    )
+    """A vault whose listing runs longer fails with `too_many_pages`."""
     lock_file: Annotated[str, Field(min_length=1), AfterValidator(no_nul)] | None = None
     """While a run holds this file, a second run exits 5."""
+    state_file: Annotated[str, Field(min_length=1), AfterValidator(no_nul)] | None = (
+        DEFAULT_STATE_FILE
+    )
+    """apply's operation journal: `default`, a path, or null for none."""
+    verify: StrictBool = True
+    """Read each changed mapping back once its operation ended."""
+    preflight: StrictBool = True
+    """Read each Automation account once before the first PATCH that would use it."""
+    audit: AuditConfig = AuditConfig()
     vaults: list[VaultEntry] = []
     subscriptions: Subscriptions | None = None
     """Every vault found in these subscriptions, or `all` the credential can see."""
-    emulator: FleetSpec | None = None
+    emulator: EmulatorBlock | None = None
     """Run against the built-in emulator with this fleet instead of Azure."""
 
     @model_validator(mode="after")
@@ -274,46 +245,50 @@ class Config(_Model):
             yield from _duplicates("subscriptions", ids)
 
     def _account_problems(self) -> Iterator[Problem]:
-        """``enable`` anywhere needs an account, from the vault entry or the top level."""
-        top_needed = self.action is Action.ENABLE and bool(self.subscriptions)
+        """``enable`` anywhere needs an account: the vault's, its subscription's or the top's.
+
+        An explicit vault's account, template filled, must be an account id.
+        """
+        entries = self.subscriptions if isinstance(self.subscriptions, list) else []
+        top_needed = self.action is Action.ENABLE and (
+            self.subscriptions == "all" or any(e.automation_account is None for e in entries)
+        )
         for index, vault in enumerate(self.vaults):
-            enables = (vault.action or self.action) is Action.ENABLE
-            if not enables or vault.automation_account or self.automation_account:
+            if (vault.action or self.action) is not Action.ENABLE:
                 continue
-            if vault.action is None:
-                top_needed = True
-            else:
+            source, account = self._account_source(vault)
+            if account is None:
+                if vault.action is None:
+                    top_needed = True
+                    continue
                 message = "required when the vault's action is enable (an account id, or `keep`)"
                 yield Problem(("vaults", index, "automation_account"), message)
+            elif account != KEEP_ACCOUNT and is_template(account):
+                try:
+                    filled_account(account, VaultId.parse(vault.id))
+                except ValueError as exc:
+                    yield Problem(source or ("vaults", index, "automation_account"), str(exc))
         if top_needed and self.automation_account is None:
             message = "required when action is enable (an Automation account id, or `keep`)"
             yield Problem(("automation_account",), message)
 
-    def warnings(self) -> tuple[str, ...]:
-        """Accepted but doubtful settings, each naming its key path."""
-        found: list[str] = []
-        run_as = AuthenticationType.RUN_AS_ACCOUNT
-        retired = "RunAsAccount is retired by Azure; prefer SystemAssignedIdentity"
-        if self.authentication_type is run_as:
-            found.append(f"authentication_type: {retired}")
-        top_account_used = self.action is Action.ENABLE
-        for index, vault in enumerate(self.vaults):
-            action = vault.action or self.action
-            if vault.authentication_type is run_as:
-                found.append(f"vaults[{index}].authentication_type: {retired}")
-            if action is Action.DISABLE and vault.automation_account is not None:
-                found.append(
-                    f"vaults[{index}].automation_account: ignored, the vault's action is disable"
-                )
-            top_account_used |= action is Action.ENABLE and vault.automation_account is None
-        if self.automation_account is not None and not top_account_used:
-            found.append("automation_account: ignored, no target enables")
-        if self.managed_identity_client_id is not None and self.credential not in _MI_CREDENTIALS:
-            found.append(
-                f"managed_identity_client_id: ignored with credential {self.credential.value}"
-                " (it applies to managed_identity and default)"
-            )
-        return tuple(found)
+    def _account_source(self, vault: VaultEntry) -> tuple[tuple[str | int, ...] | None, str | None]:
+        """Which key gives an explicit vault its account, and the account (unfilled)."""
+        if vault.automation_account is not None:
+            return None, vault.automation_account
+        entry = self._subscription_entry(VaultId.parse(vault.id).subscription_id)
+        if entry is not None and entry[1].automation_account is not None:
+            return ("subscriptions", entry[0], "automation_account"), entry[1].automation_account
+        return ("automation_account",), self.automation_account
+
+    def _subscription_entry(self, subscription_id: str) -> tuple[int, SubscriptionEntry] | None:
+        if not isinstance(self.subscriptions, list):
+            return None
+        wanted = subscription_id.lower()
+        for index, entry in enumerate(self.subscriptions):
+            if entry.id.lower() == wanted:
+                return index, entry
+        return None
 
     @property
     def endpoint(self) -> str:
@@ -333,21 +308,27 @@ class Config(_Model):
     def authority_host(self) -> str:
         return CLOUDS[self.cloud].authority_host
 
-    def default_desired(self) -> DesiredState:
-        """The state for vaults with no overrides, including every discovered vault."""
-        return _desired(self.action, self.automation_account, self.authentication_type)
+    def desired_for(self, vault: VaultId, entry: VaultEntry | None = None) -> DesiredState:
+        """The state a vault's mappings are driven to: its entry's overrides, else its
+        subscription's account, else the top level's; a template filled for the vault.
+
+        Raises ValueError when a template fills to something that is not an account id.
+        """
+        action = (entry.action if entry else None) or self.action
+        if action is Action.DISABLE:
+            return DesiredState(action, None, self.authentication_type)
+        own = entry.automation_account if entry else None
+        sub = self._subscription_entry(vault.subscription_id)
+        account = own or (sub[1].automation_account if sub else None) or self.automation_account
+        if account is not None and account != KEEP_ACCOUNT and is_template(account):
+            account = filled_account(account, vault)
+        kind = (entry.authentication_type if entry else None) or self.authentication_type
+        return DesiredState(action, account, kind)
 
     def vault_targets(self) -> list[VaultTarget]:
         """The explicit vaults in file order, each with its overrides resolved."""
         return [
-            VaultTarget(
-                VaultId.parse(entry.id),
-                _desired(
-                    entry.action or self.action,
-                    entry.automation_account or self.automation_account,
-                    entry.authentication_type or self.authentication_type,
-                ),
-            )
+            VaultTarget(VaultId.parse(entry.id), self.desired_for(VaultId.parse(entry.id), entry))
             for entry in self.vaults
         ]
 
@@ -360,13 +341,48 @@ class Config(_Model):
             for entry in self.subscriptions
         ]
 
+    def warnings(self) -> tuple[tuple[str, str], ...]:
+        """Accepted but doubtful settings: (code, message naming the key path)."""
+        found: list[tuple[str, str]] = []
+        run_as = AuthenticationType.RUN_AS_ACCOUNT
+        retired = "RunAsAccount is retired by Azure; prefer SystemAssignedIdentity"
+        if self.authentication_type is run_as:
+            found.append(("run_as_account_retired", f"authentication_type: {retired}"))
+        top_account_used = self.action is Action.ENABLE and self.subscriptions is not None
+        for index, vault in enumerate(self.vaults):
+            action = vault.action or self.action
+            if vault.authentication_type is run_as:
+                found.append(
+                    ("run_as_account_retired", f"vaults[{index}].authentication_type: {retired}")
+                )
+            if action is Action.DISABLE and vault.automation_account is not None:
+                message = (
+                    f"vaults[{index}].automation_account: ignored, the vault's action is disable"
+                )
+                found.append(("config_key_ignored", message))
+            top_account_used |= action is Action.ENABLE and vault.automation_account is None
+        if self.automation_account is not None and not top_account_used:
+            found.append(("config_key_ignored", "automation_account: ignored, no target enables"))
+        if self.managed_identity_client_id is not None and self.credential not in TAKES_CLIENT_ID:
+            message = (
+                f"managed_identity_client_id: ignored with credential {self.credential.value}"
+                " (it applies to managed_identity and default)"
+            )
+            found.append(("config_key_ignored", message))
+        found.extend(self._limit_warnings())
+        return tuple(found)
 
-def _desired(
-    action: Action, account: str | None, authentication_type: AuthenticationType
-) -> DesiredState:
-    # disable never sends an account, so none is carried: DesiredState's contract.
-    kept = account if action is Action.ENABLE else None
-    return DesiredState(action, kept, authentication_type)
+    def _limit_warnings(self) -> Iterator[tuple[str, str]]:
+        for kind, quota, asr in (
+            ("set", self.limits.set, ASR_SET_QUOTA),
+            ("get", self.limits.get, ASR_GET_QUOTA),
+        ):
+            if quota.calls / quota.per_seconds > asr.calls / asr.per_seconds:
+                yield (
+                    "limits_above_asr",
+                    f"limits.{kind}: {quota.calls} per {quota.per_seconds:g} s is more than ASR "
+                    f"allows ({asr.calls} per {asr.per_seconds:g} s): expect 429s",
+                )
 
 
 def _duplicates(field: str, keys: Sequence[str]) -> Iterator[Problem]:
@@ -376,39 +392,3 @@ def _duplicates(field: str, keys: Sequence[str]) -> Iterator[Problem]:
             yield Problem((field, index, "id"), f"duplicate of {field}[{first[key]}]")
         else:
             first[key] = index
-
-
-# --- the loader: file → YAML → Config, every failure one ConfigError ----------------------
-
-
-@dataclass(frozen=True)
-class LoadedConfig:
-    """A config that passed every check, where it came from, and what was doubtful in it."""
-
-    path: Path
-    config: Config
-    warnings: tuple[str, ...]
-
-
-def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
-    """Read and check a config file. Nothing here touches the network.
-
-    Raises ConfigError naming the file, the key path and the problem. When there are several,
-    the first line holds the first and the rest follow, one per line.
-    """
-    name = os.fspath(path)
-    data = parse_yaml(read_text(name), name)
-    if data is None:
-        raise ConfigError(name, "", "the file is empty: it needs at least `action` and a target")
-    if not isinstance(data, dict):
-        got = describe(data)
-        raise ConfigError(name, "", f"the top level must be a mapping of keys, got {got}")
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        problems = pydantic_problems(exc, Config, _UNION_TAGS)
-        fail(name, problems + uncovered(coercions(data, Config, ()), problems), exc)
-    coerced = list(coercions(data, Config, ()))
-    if coerced:
-        fail(name, coerced, None)
-    return LoadedConfig(Path(path), config, config.warnings())

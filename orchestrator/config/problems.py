@@ -1,9 +1,9 @@
 """Config problems at key paths, and pydantic's errors made readable as one ConfigError.
 
 Validators raise :class:`KeyedProblems` to report problems at key paths below themselves.
-:func:`pydantic_problems` expands those and restates pydantic's own messages in YAML terms;
-:func:`coercions` finds what pydantic's lax mode would quietly turn into numbers; :func:`fail`
-raises the first problem as a :class:`~orchestrator.errors.ConfigError` and lists the rest.
+:func:`pydantic_problems` expands those and restates pydantic's own messages in YAML terms
+(the config's numbers are pydantic's strict types, so a boolean or a numeric string is refused
+there, not quietly converted); :func:`fail` raises the first problem as a :class:`~orchestrator.errors.ConfigError` and lists the rest.
 The model is passed in, so this module knows nothing of the config's keys.
 """
 
@@ -180,39 +180,6 @@ def _fields_at(loc: Loc, root: type[BaseModel]) -> list[str]:
         ):
             return list(option.model_fields)
     return []
-
-
-def coercions(data: object, annotation: object, loc: Loc) -> Iterator[Problem]:
-    """Values that pydantic's lax mode would turn into numbers: booleans, numeric strings."""
-    options = list(_options(annotation))
-    if isinstance(data, dict | list | tuple):
-        items = data.items() if isinstance(data, dict) else enumerate(data)
-        for part, value in items:
-            if isinstance(part, str | int) and not isinstance(part, bool):
-                child = next(filter(None, (_step(option, part) for option in options)), None)
-                if child is not None:
-                    yield from coercions(value, child, (*loc, part))
-        return
-    numeric = [option for option in options if option is not type(None)]
-    if not numeric or any(option not in (int, float) for option in numeric):
-        return
-    if data is None and type(None) in options:
-        return
-    if isinstance(data, bool) or not isinstance(data, int | float):
-        what = f"the boolean {describe(data)}" if isinstance(data, bool) else describe(data)
-        yield Problem(loc, f"must be a number, got {what}")
-
-
-def uncovered(extra: Iterator[Problem], known: Sequence[Problem]) -> list[Problem]:
-    """The extra problems not at, above or below a key path already reported."""
-    reported = {problem.loc for problem in known}
-    above = {problem.loc[:i] for problem in known for i in range(len(problem.loc) + 1)}
-    return [
-        problem
-        for problem in extra
-        if problem.loc not in above
-        and not any(problem.loc[:i] in reported for i in range(len(problem.loc)))
-    ]
 
 
 def fail(name: str, problems: Sequence[Problem], cause: BaseException | None) -> NoReturn:

@@ -24,6 +24,11 @@ _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 
 def read_text(name: str) -> str:
     """The file's text, refusing what is not a small regular UTF-8 file, without blocking."""
+    return decode(read_bytes(name), name)
+
+
+def read_bytes(name: str) -> bytes:
+    """The file's bytes, refusing what is not a small regular file, without blocking."""
     try:
         # O_NONBLOCK: a FIFO must not hang the open; fstat below then refuses it.
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -46,6 +51,11 @@ def read_text(name: str) -> str:
     if size > MAX_CONFIG_BYTES or len(raw) > MAX_CONFIG_BYTES:
         too_big = f"is larger than 1 MiB ({max(size, len(raw)):,} bytes or more): refused"
         raise ConfigError(name, "", too_big)
+    return raw
+
+
+def decode(raw: bytes, name: str) -> str:
+    """UTF-8 text (a BOM allowed), or a ConfigError naming the first bad byte."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

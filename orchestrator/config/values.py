@@ -10,20 +10,24 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+import string
 from typing import Annotated, Final
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator
 
+from orchestrator.arm.limits import Quota
 from orchestrator.asr.desired import KEEP_ACCOUNT, AuthenticationType
 from orchestrator.asr.targets import VaultId, check_guid, check_vault_name, split_resource_id
 from orchestrator.config.problems import KeyedProblems, Problem
-from orchestrator.emulator.fleet_spec import WindowLimit
 
 MAX_LIMIT_CALLS: Final = 1_000_000
 
 _API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
 _AUTOMATION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,49}")
+PLACEHOLDERS: Final = ("subscription_id", "resource_group", "vault")
+# What a template is filled with to check its shape at load (the real values come per vault).
+_SAMPLE: Final = VaultId("00000000-0000-0000-0000-000000000000", "rg-sample", "vault-sample")
 
 
 def check_vault_id(text: str) -> str:
@@ -32,18 +36,61 @@ def check_vault_id(text: str) -> str:
 
 
 def check_automation_account(text: str) -> str:
-    """``keep`` (any case) normalises to KEEP_ACCOUNT; anything else must be an account id."""
+    """``keep`` (any case) normalises to KEEP_ACCOUNT; anything else must be an account id, or a
+    template that fills to one (``{subscription_id}``, ``{resource_group}``, ``{vault}``)."""
     if text.lower() == KEEP_ACCOUNT:
         return KEEP_ACCOUNT
     try:
-        _, _, name = split_resource_id(text, "Microsoft.Automation", "automationAccounts")
-        if not _AUTOMATION_NAME.fullmatch(name):
-            raise ValueError(
-                f"account name {name!r} must be 1-50 letters, digits and '-', starting with a letter"
-            )
+        if is_template(text):
+            _check_account_id(fill_account(text, _SAMPLE))
+        else:
+            _check_account_id(text)
     except ValueError as exc:
         raise ValueError(f"not an Automation account id or `keep`: {exc}") from None
     return text
+
+
+def is_template(text: str) -> bool:
+    """Whether ``text`` holds ``{…}`` placeholders (unknown ones raise ValueError)."""
+    fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    unknown = [name for name in fields if name not in PLACEHOLDERS]
+    if unknown:
+        allowed = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}} (allowed: {allowed})")
+    return bool(fields)
+
+
+def fill_account(template: str, vault: VaultId) -> str:
+    """``template`` with the vault's subscription id, resource group and name filled in."""
+    try:
+        return template.format(
+            subscription_id=vault.subscription_id,
+            resource_group=vault.resource_group,
+            vault=vault.name,
+        )
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ValueError(f"cannot fill the template: {exc}") from None
+
+
+def filled_account(template: str, vault: VaultId) -> str:
+    """The account id ``template`` gives ``vault``; ValueError when it is not a valid one."""
+    account = fill_account(template, vault)
+    try:
+        _check_account_id(account)
+    except ValueError as exc:
+        raise ValueError(
+            f"automation_account template {template!r} gives {account!r} for vault "
+            f"{vault.name}, which is not an Automation account id: {exc}"
+        ) from None
+    return account
+
+
+def _check_account_id(text: str) -> None:
+    _, _, name = split_resource_id(text, "Microsoft.Automation", "automationAccounts")
+    if not _AUTOMATION_NAME.fullmatch(name):
+        raise ValueError(
+            f"account name {name!r} must be 1-50 letters, digits and '-', starting with a letter"
+        )
 
 
 def canonical_auth_type(value: object) -> object:
@@ -113,7 +160,7 @@ def check_api_version(text: str) -> str:
     return text
 
 
-def sane_window(limit: WindowLimit) -> WindowLimit:
+def sane_quota(limit: Quota) -> Quota:
     if limit.calls > MAX_LIMIT_CALLS:
         message = f"{limit.calls} is absurd: at most {MAX_LIMIT_CALLS:,} calls per window"
         raise KeyedProblems([Problem(("calls",), message)])
@@ -143,4 +190,4 @@ AccountText = Annotated[str, AfterValidator(check_automation_account)]
 AuthType = Annotated[AuthenticationType, BeforeValidator(canonical_auth_type)]
 SubscriptionGuid = Annotated[str, AfterValidator(check_guid)]
 ClientGuid = Annotated[str, AfterValidator(check_client_id)]
-Window = Annotated[WindowLimit, AfterValidator(sane_window)]
+Window = Annotated[Quota, AfterValidator(sane_quota)]

@@ -1,8 +1,11 @@
-"""structlog, configured once per process: JSON lines off a terminal, readable lines on one.
+"""structlog, configured once per process: JSON lines off a terminal, short readable lines on one.
 
 Every line carries the context bound with ``structlog.contextvars`` (``vault``,
-``subscription_id`` for a vault's work). A last processor scrubs anything that looks like a
-credential, so no token or header value reaches a log line even by mistake.
+``subscription_id`` for a vault's work; JSON lines also the ``run_id``). Two safeguards keep
+secrets out: a processor blanks credential-bearing keys and ``Bearer …`` anywhere, and the
+rendered line is scrubbed of every literal secret the run knows (its tokens, the identity
+header, secrets from its environment: :class:`~orchestrator.secrets.Secrets`), so even a
+server echoing a token into a message cannot put it on stderr.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any, Final, Literal, TextIO
 
 import structlog
 
+from orchestrator.secrets import Secrets
+
 LogFormat = Literal["json", "console"]
 
 _SECRET_KEYS: Final = frozenset(
@@ -22,6 +27,8 @@ _SECRET_KEYS: Final = frozenset(
 )
 _BEARER: Final = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _REDACTED: Final = "[redacted]"
+# On a terminal these repeat on every line and wrap it: the vault's name says enough.
+_CONSOLE_DROPS: Final = ("run_id", "subscription_id")
 
 
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -43,30 +50,62 @@ def _scrub(key: object, value: Any) -> Any:
     return value
 
 
+def _drop_for_console(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in _CONSOLE_DROPS:
+        event.pop(key, None)
+    return event
+
+
+class _Scrubbed:
+    """The renderer, then every literal secret replaced in the line it rendered."""
+
+    __slots__ = ("_renderer", "_secrets")
+
+    def __init__(self, renderer: structlog.typing.Processor, secrets: Secrets) -> None:
+        self._renderer = renderer
+        self._secrets = secrets
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
+        line = self._renderer(logger, name, event)
+        return self._secrets.scrub(line if isinstance(line, str) else str(line))
+
+
 def default_format(stream: TextIO) -> LogFormat:
     return "console" if stream.isatty() else "json"
 
 
 def configure_logging(
-    *, fmt: LogFormat | None, level: str = "info", stream: TextIO | None = None
+    *,
+    fmt: LogFormat | None,
+    level: str = "info",
+    stream: TextIO | None = None,
+    secrets: Secrets | None = None,
 ) -> None:
     """Configure structlog for this process; ``fmt`` ``None`` picks by whether stderr is a terminal."""
     out = stream or sys.stderr
     chosen = fmt or default_format(out)
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if chosen == "json"
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
-    )
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+    ]
+    if chosen == "json":
+        processors.append(structlog.processors.TimeStamper(fmt="iso", utc=True))
+        renderer: structlog.typing.Processor = structlog.processors.JSONRenderer()
+    else:
+        processors += [
+            _drop_for_console,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+        ]
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), pad_event_to=0, pad_level=False
+        )
+    processors += [
+        structlog.processors.format_exc_info,
+        redact_secrets,
+        _Scrubbed(renderer, secrets if secrets is not None else Secrets()),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_secrets,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),

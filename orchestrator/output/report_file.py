@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -19,15 +19,6 @@ from pydantic_core import ErrorDetails
 
 from orchestrator.errors import ReportError
 from orchestrator.output.report import Report, VaultReport
-
-
-def render_report(report: Report, vaults: Iterable[VaultReport] | None = None) -> str:
-    """The report as JSON text: indent 2, DESIGN's keys and order, a trailing newline.
-
-    ``vaults``, when given, stand in for ``report.vaults`` (see :func:`render_pieces`).
-    """
-    return "".join(render_pieces(report, vaults))
-
 
 # Where the vaults go in the text of a report rendered without them. JSON strings hold no raw
 # newline, so only the top-level key can match.
@@ -42,13 +33,10 @@ def render_pieces(report: Report, vaults: Iterable[VaultReport] | None = None) -
     at once. Joined, the pieces are exactly pydantic's ``model_dump_json(indent=2)`` of the
     report with those vaults, and a trailing newline.
     """
-    exclude = {"subscriptions"} if report.subscriptions is None else None
     if vaults is None:
         vaults = report.vaults
     empty = report.model_copy(update={"vaults": []})
-    head, tail = empty.model_dump_json(indent=2, by_alias=True, exclude=exclude).split(
-        _NO_VAULTS, 1
-    )
+    head, tail = empty.model_dump_json(indent=2, by_alias=True).split(_NO_VAULTS, 1)
     yield head + '\n  "vaults": ['
     any_vault = False
     for vault in vaults:
@@ -65,17 +53,21 @@ def write_report(
     *,
     stdout: TextIO,
     vaults: Iterable[VaultReport] | None = None,
+    scrub: Callable[[str], str] | None = None,
 ) -> None:
     """Write the report to ``path`` atomically, or to ``stdout`` when ``path`` is None.
 
     ``vaults``, when given, stand in for ``report.vaults`` and are rendered and written one at a
-    time (:func:`render_pieces`), so a large report is never held whole.
+    time (:func:`render_pieces`), so a large report is never held whole. ``scrub`` is applied
+    to every piece (the run's secrets, should a server have echoed one into a message).
     A reader sees the old file or the whole new one, never part of one: the text goes to a
     temporary file in the same directory, is flushed and fsynced, then renamed over ``path``.
     On failure the temporary file is removed and the old report is left as it was. A missing
     directory raises FileNotFoundError naming it. Blocking: call it once, at the end of a run.
     """
-    pieces = render_pieces(report, vaults)
+    pieces: Iterable[str] = render_pieces(report, vaults)
+    if scrub is not None:
+        pieces = map(scrub, pieces)
     if path is None:
         stdout.writelines(pieces)
         stdout.flush()
@@ -83,8 +75,52 @@ def write_report(
     _replace_atomically(Path(path), pieces)
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise OSError (with a reason a person can act on) unless a report can be written there.
+
+    Really tries: a temporary file is created in the directory and removed. Also removes the
+    temporary files that writers killed mid-write left beside ``path``.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory")
+    directory = target.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"the directory {directory} does not exist")
+    remove_stale_temp_files(target)
+    probe = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    with probe.open("x", encoding="utf-8"):
+        pass
+    probe.unlink()
+    if target.exists() and not os.access(target, os.W_OK):
+        raise PermissionError(f"{target} exists and is not writable")
+
+
+def remove_stale_temp_files(target: Path) -> None:
+    """Remove ``.NAME.PID.*.tmp`` files beside ``target`` whose writer process is gone."""
+    with contextlib.suppress(OSError):
+        for temp in target.parent.glob(f".{target.name}.*.tmp"):
+            parts = temp.name[len(target.name) + 2 :].split(".")
+            if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, but is not ours to signal
+    return True
+
+
 def load_report(path: str | os.PathLike[str]) -> Report:
-    """Read back a report written by :func:`write_report` (for ``apply --resume``).
+    """Read back a report written by :func:`write_report` (``--resume``, ``--retry``,
+    ``--restore``, ``report show``, ``report html``).
 
     Raises ReportError naming the file when it cannot be read or is not a v1 report.
     """
@@ -111,8 +147,9 @@ def _replace_atomically(target: Path, pieces: Iterable[str]) -> None:
         raise FileNotFoundError(
             f"cannot write report {target}: directory {directory} does not exist"
         )
-    # A random name so two writers never share a temp file; mode "x" refuses to reuse one.
-    temp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    # Named by our PID, so a later run can tell it is stale if we die mid-write; random, so two
+    # writers never share one; mode "x" refuses to reuse one.
+    temp = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     try:
         with temp.open("x", encoding="utf-8", newline="\n") as handle:
             handle.writelines(pieces)

@@ -40,6 +40,11 @@ class DurationModel:
     def finished(self) -> int:
         return len(self._done)
 
+    @property
+    def ready(self) -> bool:
+        """Whether enough operations finished for the estimate to be trusted."""
+        return len(self._done) >= MIN_SAMPLES
+
     def observe(self, duration: float, *, op: Hashable | None = None) -> None:
         """An operation finished after ``duration`` seconds."""
         if op is not None:
@@ -55,8 +60,8 @@ class DurationModel:
             del self._running[next(iter(self._running))]
         self._changes += 1
 
-    def remaining(self, elapsed: float) -> float | None:
-        """Seconds until TARGET_QUANTILE of operations that ran longer than ``elapsed`` are done.
+    def remaining(self, elapsed: float, quantile: float = TARGET_QUANTILE) -> float | None:
+        """Seconds until ``quantile`` of operations that ran longer than ``elapsed`` are done.
 
         ``None`` while too little is known: fewer than MIN_SAMPLES finished, or no known
         duration past ``elapsed`` reaches the quantile.
@@ -67,7 +72,7 @@ class DurationModel:
         base = self._survival(elapsed)
         if base <= 0.0:
             return None
-        goal = base * (1.0 - TARGET_QUANTILE) + 1e-12
+        goal = base * (1.0 - quantile) + 1e-12
         start = bisect.bisect_right(self._times, elapsed)
         # The first step at or after `start` whose survival is at or below the goal: the curve
         # never rises, so that is a bisection of its negation (exact: negating a float is).

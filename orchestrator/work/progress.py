@@ -1,22 +1,21 @@
 """Progress of a run as it happens: counters the engine bumps, and a snapshot a display reads.
 
-:class:`Progress` only counts; it never draws. The rich display (:mod:`orchestrator.output.display`)
-reads :meth:`Progress.snapshot` a few times a second, on the event loop's thread, so the
-counters need no lock.
+:class:`Progress` only counts; it never draws. The terminal display
+(:mod:`orchestrator.output.display`) reads :meth:`Progress.snapshot` a few times a second, on the
+event loop's thread, so the counters need no lock. The rate and the ETA come from the set
+limiter's pace: PATCHes still to send at the quota's rate, plus the operations' typical time.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from orchestrator.output.report import MappingResult, VaultStatus
-from orchestrator.work.records import Stage
-
-if TYPE_CHECKING:
-    from orchestrator.arm.limits import LimiterRegistry, LimiterTotals
-    from orchestrator.work.records import MappingWork, VaultWork
+from orchestrator.arm.limits import LimiterRegistry, LimiterTotals
+from orchestrator.work.outcomes import FAILING_RESULTS, MappingResult, VaultStatus
+from orchestrator.work.records import MappingWork, VaultWork
 
 
 class Phase(StrEnum):
@@ -33,55 +32,70 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProgressSnapshot:
-    """The counters at one moment; ``limits`` is None until the run has its limiters."""
+    """The counters at one moment; ``limits`` is None until the run has its limiters.
+
+    ``rate``: PATCHes per minute over the run so far; ``eta_s``: seconds until the PATCHes
+    still queued are sent at the set quota's pace (None when nothing is queued or unknown).
+    """
 
     phase: Phase
     vaults_total: int | None  # None while discovery has not said how many there are
     vaults_listed: int
     vaults_failed: int
     mappings_listed: int
+    patches_queued: int
     patches_sent: int
     patches_failed: int  # refused outright: no operation was started
     operations_done: int
     operations_failed: int
     operations_running: int
     limits: LimiterTotals | None
+    rate: float | None = None
+    eta_s: float | None = None
 
 
 class Progress:
     """Counts vaults listed, PATCHes answered and operations finished, for a display to read.
 
     ``vaults_total`` is None until the targets are known (after discovery); the runner sets it.
+    Running operations are counted by mapping id, so one taken over from an earlier run counts
+    from the moment it is tracked, before its mapping is listed.
     """
 
     __slots__ = (
+        "_clock",
         "_limiters",
         "_running",
+        "_started",
         "mappings_listed",
         "operations_done",
         "operations_failed",
         "patches_done",
         "patches_failed",
+        "patches_queued",
         "phase",
         "vaults_failed",
         "vaults_listed",
         "vaults_total",
     )
 
-    def __init__(self, vaults_total: int | None = None) -> None:
+    def __init__(
+        self, vaults_total: int | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.phase = Phase.STARTING
         self.vaults_total = vaults_total
         self.vaults_listed = 0
         self.vaults_failed = 0
         self.mappings_listed = 0
+        self.patches_queued = 0
         self.patches_done = 0
         self.patches_failed = 0
         self.operations_done = 0
         self.operations_failed = 0
-        # the records whose operation is being tracked: a set, so an operation that ends
-        # without a PATCH of this run (a resumed one) never makes the count negative
-        self._running: set[MappingWork] = set()
-        self._limiters: LimiterRegistry | None = None  # read for waits and 429 pauses
+        self._running: set[str] = set()  # lower-cased ids of mappings whose operation is tracked
+        self._limiters: LimiterRegistry | None = None  # read for waits, 429 pauses, the pace
+        self._clock = clock
+        self._started = clock()
 
     def __repr__(self) -> str:
         return (
@@ -104,31 +118,55 @@ class Progress:
         if vault.status is VaultStatus.ERROR:
             self.vaults_failed += 1
 
+    def queued(self) -> None:
+        self.patches_queued += 1
+
+    def unqueued(self) -> None:
+        """A queued change will not be sent by this run (refused, capped, stopped)."""
+        self.patches_queued = max(self.patches_queued - 1, 0)
+
     def patch_done(self, work: MappingWork) -> None:
+        """A queued change's PATCH was answered (or failed for good)."""
+        self.unqueued()
         self.patches_done += 1
-        if work.stage is Stage.RUNNING:
-            self._running.add(work)
-        elif work.result is MappingResult.FAILED:
+        if work.result in FAILING_RESULTS:
             self.patches_failed += 1
 
-    def operation_done(self, work: MappingWork) -> None:
+    def tracking(self, mapping_id: str) -> None:
+        """An operation is tracked for this mapping (this run's, or an earlier one's)."""
+        self._running.add(mapping_id.lower())
+
+    def operation_done(self, mapping_id: str, result: MappingResult | None) -> None:
+        if mapping_id.lower() not in self._running:
+            return
+        self._running.discard(mapping_id.lower())
         self.operations_done += 1
-        self._running.discard(work)
-        if work.result is MappingResult.FAILED:
+        if result in FAILING_RESULTS:
             self.operations_failed += 1
 
     def snapshot(self) -> ProgressSnapshot:
-        """The counters now, with the limiters' totals when the run has limiters."""
+        """The counters now, with the limiters' totals, the rate and the ETA."""
+        limits = self._limiters.totals() if self._limiters is not None else None
+        minutes = max(self._clock() - self._started, 1e-9) / 60.0
         return ProgressSnapshot(
             phase=self.phase,
             vaults_total=self.vaults_total,
             vaults_listed=self.vaults_listed,
             vaults_failed=self.vaults_failed,
             mappings_listed=self.mappings_listed,
+            patches_queued=self.patches_queued,
             patches_sent=self.patches_done,
             patches_failed=self.patches_failed,
             operations_done=self.operations_done,
             operations_failed=self.operations_failed,
             operations_running=len(self._running),
-            limits=self._limiters.totals() if self._limiters is not None else None,
+            limits=limits,
+            rate=self.patches_done / minutes if self.patches_done else None,
+            eta_s=self._eta(),
         )
+
+    def _eta(self) -> float | None:
+        if self._limiters is None or not (self.patches_queued or self._running):
+            return None
+        quota = self._limiters.set_quota
+        return self.patches_queued * quota.per_seconds / quota.calls

@@ -1,24 +1,22 @@
-"""`apply --resume REPORT`: pick up the operations an earlier run left running.
+"""Operations an earlier run left running, taken over by this one.
 
-The operations an earlier report left ``interrupted`` or ``timed_out`` are tracked again from the
-start of the run. A mapping whose resumed operation is still running is never PATCHed again: it
-takes its result from that operation when it ends. Everything else is applied as usual.
+They come from two places: the operation journal (a run killed mid-way, with no flag) and
+``apply --resume REPORT`` (the operations a report left ``interrupted`` or ``timed_out``). Both
+become :class:`ResumePoint`; the engine tracks each at once, before anything is sent, and never
+PATCHes a mapping while its resumed operation may still run: the mapping takes its result from
+that operation when it ends. One whose status URL is gone (404: it ended long ago and ASR forgot
+it) leaves the mapping to be decided afresh from its listing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from orchestrator.output.report import MappingResult, Report
-from orchestrator.work.lro import PollVerdict
-
-if TYPE_CHECKING:
-    from orchestrator.work.poller import TrackedOperation
-    from orchestrator.work.records import MappingWork
-
-RESUMABLE = frozenset({MappingResult.INTERRUPTED, MappingResult.TIMED_OUT})
+from orchestrator.asr.mapping import MappingSnapshot
+from orchestrator.work.lro import PollVerdict, StrategyKind
+from orchestrator.work.records import MappingWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,39 +24,39 @@ class ResumePoint:
     """One operation an earlier run left running."""
 
     mapping_id: str
-    vault_name: str
+    vault_id: str
     subscription_id: str
     url: str
+    kind: StrategyKind
     polls: int
     started_at: datetime | None
 
+    @property
+    def vault_name(self) -> str:
+        return self.vault_id.rstrip("/").rsplit("/", 1)[-1]
 
-def resume_points(report: Report) -> list[ResumePoint]:
-    """The operations ``report`` left running (interrupted or timed out, with a status URL)."""
-    points: list[ResumePoint] = []
-    for vault in report.vaults:
-        name = vault.id.rstrip("/").rsplit("/", 1)[-1]
-        for mapping in vault.mappings:
-            operation = mapping.operation
-            if mapping.result in RESUMABLE and operation is not None and operation.url:
-                points.append(
-                    ResumePoint(
-                        mapping_id=mapping.id,
-                        vault_name=name,
-                        subscription_id=vault.subscription_id,
-                        url=operation.url,
-                        polls=operation.polls,
-                        started_at=operation.started_at,
-                    )
-                )
-    return points
+
+def merge_points(*sources: Iterable[ResumePoint]) -> list[ResumePoint]:
+    """One point per mapping (case-insensitive); a later source's point wins over an earlier's.
+
+    The journal comes last: it knows the URL's kind, which a report does not record.
+    """
+    merged: dict[str, ResumePoint] = {}
+    for source in sources:
+        for point in source:
+            merged[point.mapping_id.lower()] = point
+    return list(merged.values())
 
 
 @dataclass(slots=True, eq=False)
 class ResumedOperation:
-    """A resumed operation and, once listed, the mapping record that takes its result."""
+    """A resumed operation and, once its mapping is listed, the record that takes its result.
+
+    ``verdict`` is set when it ended; a verdict with UNREADABLE means its URL is gone.
+    """
 
     point: ResumePoint
-    operation: TrackedOperation | None = field(default=None, repr=False)  # None: not trackable
-    verdict: PollVerdict | None = None  # set when the operation ended
-    work: MappingWork | None = field(default=None, repr=False)
+    trackable: bool = True  # False: its URL is refused (off the ARM origin)
+    verdict: PollVerdict | None = None
+    adopter: MappingWork | None = field(default=None, repr=False)  # its record, once listed
+    snapshot: MappingSnapshot | None = field(default=None, repr=False)  # as listed

@@ -1,0 +1,153 @@
+"""How one HTTP exchange with ARM happens: the `Transport` protocol and its aiohttp form.
+
+The ARM client decides *what* to send and what an answer means; a transport only moves bytes,
+once, within a time limit, and says how the exchange failed when it did. Two facts a transport
+reports that the client's decisions depend on:
+
+- ``ArmTransportError.sent``: whether the request may have reached the server. A connection
+  refused before anything was written is safe to send again; a connection dropped, or a time
+  limit passed, after the request was written is not: ASR may have acted on it.
+- the time limit covers the whole exchange, the body's last byte included (a body trickled a
+  byte a second is cut off), but not the wait for a free connection: aiohttp's own ``total``
+  timeout would count that wait, and the run's limiters make requests wait on purpose.
+
+:class:`AiohttpTransport` honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` from the
+environment (as azure-identity does for tokens), never follows a redirect, never re-sends on
+its own, and reads at most ``max_body_bytes`` of an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from orchestrator.errors import ArmResponseError, ArmTransportError
+
+DEFAULT_REQUEST_TIMEOUT: Final = 60.0  # seconds for one whole exchange, body included
+DEFAULT_CONNECT_TIMEOUT: Final = 15.0
+DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # ARM pages are far smaller; more is broken
+DEFAULT_MAX_CONNECTIONS: Final = 256
+_CHUNK: Final = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    """An HTTP answer as it arrived: status, headers, the body's bytes (capped)."""
+
+    status: int
+    headers: CIMultiDictProxy[str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+class Transport(Protocol):
+    """Sends one request and returns its answer, or raises `ArmTransportError`/`ArmResponseError`."""
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        time_limit: float,
+    ) -> RawAnswer: ...
+
+    async def close(self) -> None: ...
+
+
+class AiohttpTransport:
+    """A `Transport` over one shared ``aiohttp.ClientSession``.
+
+    Build it inside a running loop (the session binds to it); close it when the run ends.
+    """
+
+    __slots__ = ("_connections", "_max_body", "_session")
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        self._session = session or _session(connect_timeout)
+        # Our own gate on connections, taken before a request's time limit starts: the
+        # connector itself is unlimited, so no request waits inside aiohttp's timeout.
+        self._connections = asyncio.Semaphore(max_connections)
+        self._max_body = max_body_bytes
+
+    def __repr__(self) -> str:
+        return f"<AiohttpTransport max_body={self._max_body}>"
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        time_limit: float,
+    ) -> RawAnswer:
+        async with self._connections:
+            try:
+                async with asyncio.timeout(time_limit):
+                    async with self._session.request(
+                        method, url, data=body, headers=dict(headers), allow_redirects=False
+                    ) as resp:
+                        raw = await self._read(resp, method, url)
+                        headers_in = CIMultiDictProxy(CIMultiDict(resp.headers))
+                        return RawAnswer(resp.status, headers_in, raw)
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # Refused, unreachable or not connected in time: nothing reached the server.
+                raise ArmTransportError(
+                    f"{method} {path_of(url)}: cannot connect: {type(exc).__name__}", sent=False
+                ) from exc
+            except TimeoutError as exc:
+                raise ArmTransportError(
+                    f"{method} {path_of(url)}: no whole answer within {time_limit:g} s", sent=True
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise ArmTransportError(
+                    f"{method} {path_of(url)}: {type(exc).__name__}: {exc}", sent=True
+                ) from exc
+
+    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        raw = bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            raw += chunk
+            if len(raw) > self._max_body:
+                # Read no further: the answer is refused anyway.
+                raise ArmResponseError(
+                    f"{method} {path_of(url)}: answer larger than {self._max_body} bytes"
+                )
+        return bytes(raw)
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+def _session(connect_timeout: float) -> aiohttp.ClientSession:
+    session = aiohttp.ClientSession(
+        # The exchange's own limit is `send`'s; only the connect phase has one here.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+        connector=aiohttp.TCPConnector(limit=0),
+        raise_for_status=False,
+        trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as azure-identity honours them
+        auto_decompress=True,
+    )
+    # aiohttp re-sends a GET once on its own when the server drops the connection: a call that
+    # passes no limiter and no counter. The ARM client's retry policy does that job instead.
+    session._retry_connection = False
+    return session
+
+
+def path_of(url: str) -> str:
+    """The URL's path alone, for logs and errors: a server's query may carry a signature."""
+    return urlsplit(url).path or "/"

@@ -1,0 +1,86 @@
+"""The literal secrets of one run, and the scrubbing that keeps them out of every output.
+
+A server may echo what it was sent: a token in a 400's message, an identity header in a token
+endpoint's error. Pattern-based redaction (``Bearer …``) misses a bare token, so the run also
+remembers the exact values it must never print — each token it obtained, the managed-identity
+header, secrets from its environment — and replaces them wherever they appear: log lines, the
+report, stdout. One :class:`Secrets` per process, passed to what writes; no global state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+REDACTED: Final = "[redacted]"
+# Shorter values are not scrubbed: they would blank ordinary words. Real secrets (tokens, GUID
+# headers, client secrets) are far longer.
+MIN_SECRET_LENGTH: Final = 12
+# Environment variables whose values are secrets (by name); paths to secrets are not secrets.
+_SECRET_NAME: Final = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|IDENTITY_HEADER|SIGNATURE|KEY")
+_NOT_SECRET: Final = re.compile(r"(_FILE|_PATH|_DIR|_ENDPOINT|_URL|_ID)$")
+
+
+class Secrets:
+    """Literal values to scrub. Adding is cheap; scrubbing is one regex pass per text."""
+
+    __slots__ = ("_pattern", "_values")
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None  # rebuilt lazily after an add
+        for value in values:
+            self.add(value)
+
+    def __repr__(self) -> str:
+        return f"<Secrets {len(self._values)} values>"  # never the values themselves
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def add(self, value: str | None) -> None:
+        """Never print ``value`` (nor its JSON-escaped form) from now on."""
+        if value is None or len(value.strip()) < MIN_SECRET_LENGTH:
+            return
+        forms = {value, value.strip(), json.dumps(value)[1:-1]}
+        if not forms <= self._values:
+            self._values |= forms
+            self._pattern = None
+
+    def add_environment(self, environ: Mapping[str, str]) -> None:
+        """Every value of a variable whose name says it holds a secret."""
+        for name, value in environ.items():
+            upper = name.upper()
+            if _SECRET_NAME.search(upper) and not _NOT_SECRET.search(upper):
+                self.add(value)
+        token_file = environ.get("AZURE_FEDERATED_TOKEN_FILE")
+        if token_file:
+            self.add(_read_small(token_file))
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``[redacted]``."""
+        if not self._values:
+            return text
+        if self._pattern is None:
+            # Longest first, so a value containing another is replaced whole.
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(value) for value in ordered))
+        return self._pattern.sub(REDACTED, text)
+
+
+def _read_small(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(64 * 1024)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def from_environment() -> Secrets:
+    """The secrets of this process's environment."""
+    secrets = Secrets()
+    secrets.add_environment(os.environ)
+    return secrets
