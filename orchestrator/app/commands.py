@@ -14,7 +14,7 @@ import hashlib
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,11 +39,15 @@ from orchestrator.output.report import (
 )
 from orchestrator.output.report_file import check_writable, load_report, write_report
 from orchestrator.secrets import Secrets
-from orchestrator.work.resume import ResumePoint
 from orchestrator.work.outcomes import ErrorInfo
+from orchestrator.work.resume import ResumePoint
 
 if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
     from orchestrator.app.runner import RunRequest, Watch
+    from orchestrator.arm.transport import Transport
+    from orchestrator.config import Config
 
 _log = structlog.get_logger("orchestrator.cli")
 
@@ -100,6 +104,19 @@ def validate(args: RunArgs, secrets: Secrets, terminal: Terminal) -> int:
 
 def run(args: RunArgs, secrets: Secrets, terminal: Terminal) -> int:
     """``plan``, ``apply`` or ``audit``: run, write the report, show the summary."""
+    return asyncio.run(run_async(args, secrets, terminal, environ=os.environ))
+
+
+async def run_async(
+    args: RunArgs,
+    secrets: Secrets,
+    terminal: Terminal,
+    *,
+    environ: MutableMapping[str, str],
+    transport: Callable[[Config], Transport] | None = None,
+    credential: Callable[[Config], AsyncTokenCredential] | None = None,
+) -> int:
+    """:func:`run` on a running loop; tests give their own ``transport`` and ``credential``."""
     from orchestrator.app.runner import RunEnvironment, execute  # the network stack loads here
 
     destination = report_destination(args.report, terminal.stdout_is_tty)
@@ -110,11 +127,13 @@ def run(args: RunArgs, secrets: Secrets, terminal: Terminal) -> int:
     env = RunEnvironment(
         secrets=secrets,
         stdout=terminal.stdout,
-        environ=os.environ,
+        environ=environ,
         watch=terminal.watch,
+        transport=transport,
+        credential=credential,
     )
     try:
-        report = asyncio.run(execute(request, env))
+        report = await execute(request, env)
     except LockHeldError as exc:
         sys.stderr.write(f"asr-autoupdate: {exc}; nothing was done\n")
         return int(ExitCode.LOCK_HELD)
