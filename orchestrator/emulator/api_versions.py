@@ -45,8 +45,6 @@ _BY_ROUTE: Final[Mapping[RouteKind, tuple[str, ...]]] = {
     RouteKind.VAULTS: VAULT_VERSIONS,
     RouteKind.AUTOMATION_ACCOUNT: AUTOMATION_VERSIONS,
 }
-_KNOWN: Final = {kind: frozenset(versions) for kind, versions in _BY_ROUTE.items()}
-_ASR_KNOWN: Final = frozenset(ASR_VERSIONS)
 
 
 def supported_versions(route: RouteKind) -> tuple[str, ...] | None:
@@ -60,10 +58,8 @@ def supported_versions(route: RouteKind) -> tuple[str, ...] | None:
 
 def version_known(route: RouteKind, api_version: str) -> bool:
     """Whether ARM would accept ``api_version`` on ``route`` (case-insensitive, as ARM)."""
-    known = _KNOWN.get(route, _ASR_KNOWN)
-    if supported_versions(route) is None:
-        return True
-    return api_version.lower() in known
+    versions = supported_versions(route)
+    return versions is None or api_version.lower() in versions
 
 
 def invalid_version_message(api_version: str, route: RouteKind) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from orchestrator.emulator.draws import pick
 from orchestrator.emulator.fleet_spec import Faults
 
 # Keeps the fault RNG's stream apart from the fleet's, which uses the bare seed.
@@ -77,12 +78,7 @@ class FaultInjector:
     def decide(self) -> FaultDecision:
         """The faults of the next ARM request. Always two draws, so the stream stays aligned."""
         draw, slow_draw = self._rng.random(), self._rng.random()
-        failure = None
-        for kind, rate in self._failures:
-            if draw < rate:
-                failure = kind
-                break
-            draw -= rate
+        failure = pick(draw, self._failures, None)
         return FaultDecision(failure, slow_draw < self.faults.slow)
 
     def token_fails(self) -> bool:

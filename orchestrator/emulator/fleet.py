@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from orchestrator.emulator.draws import pick
 from orchestrator.emulator.fleet_spec import FleetSpec, Shares
 from orchestrator.emulator.health import HealthError, generated_health_error, health_of
 from orchestrator.emulator.routes import arm_key
@@ -120,18 +121,14 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _draw_condition(rng: random.Random, shares: Shares) -> Condition:
-    draw = rng.random()
-    for condition, share in (
+    conditions = (
         (Condition.NOT_A2A, shares.not_a2a),
         (Condition.NOT_PAIRED, shares.not_paired),
         (Condition.COMPLIANT, shares.compliant),
         (Condition.UNHEALTHY, shares.unhealthy),
         (Condition.RUN_AS_ACCOUNT, shares.run_as_account),
-    ):
-        if draw < share:
-            return condition
-        draw -= share
-    return Condition.NEEDS_CHANGE
+    )
+    return pick(rng.random(), conditions, Condition.NEEDS_CHANGE)
 
 
 def _condition_fields(record: MappingRecord, rng: random.Random, account: str) -> None:

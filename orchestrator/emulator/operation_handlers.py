@@ -21,7 +21,6 @@ from orchestrator.emulator.operations import (
     Operation,
     OperationPlan,
     OperationStatus,
-    StatusFault,
     apply_change,
     plan_operation,
 )
@@ -137,17 +136,17 @@ def patch_mapping(state: EmulatorState, call: Call) -> Reply:
     if plan.never_finish:
         state.counters.faults[FaultKind.NEVER_FINISH] += 1
     if plan.status_fault is not None:
-        state.counters.faults[plan.status_fault.value] += 1
+        state.counters.faults[plan.status_fault] += 1
     return _accepted(state, call, operation, 200 if plan.accepted_200 else 202)
 
 
 def _unreadable(state: EmulatorState, call: Call, operation: Operation) -> Reply | None:
     """The answer of a status URL that cannot be read now (or ever), or None."""
     fault = operation.status_fault
-    if fault is StatusFault.FORBIDDEN:
+    if fault is FaultKind.STATUS_403_FOREVER:
         message = authorization_failed(state.identity_client_id, call.route.kind, False, call.path)
         return Reply(403, arm_error(AUTHORIZATION_FAILED, message), {}, operation.id)
-    gone = fault is StatusFault.GONE
+    gone = fault is FaultKind.STATUS_404_FOREVER
     if gone or call.now < operation.started + state.spec.faults.status_404_seconds:
         if not gone:
             state.counters.faults[FaultKind.STATUS_404] += 1

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from orchestrator.emulator.draws import pick
+from orchestrator.emulator.faults import FaultKind
 from orchestrator.emulator.fleet import MappingRecord
 from orchestrator.emulator.fleet_spec import FleetSpec
 from orchestrator.emulator.health import HealthError, health_of
@@ -39,13 +41,6 @@ class OperationStatus(StrEnum):
     FAILED = "Failed"
 
 
-class StatusFault(StrEnum):
-    """How an operation's status and Location URLs stay unreadable (`faults.status_40x_forever`)."""
-
-    FORBIDDEN = "status_403_forever"  # 403 AuthorizationFailed
-    GONE = "status_404_forever"  # 404 OperationNotFound
-
-
 SUCCESSFUL = frozenset(
     {
         OperationStatus.SUCCEEDED,
@@ -65,7 +60,7 @@ class OperationPlan:
     never_finish: bool  # the `faults.never_finish` share: stays InProgress forever
     sync: bool  # the `sync_patch_rate` share: applied at once, answered 200
     accepted_200: bool  # the `accepted_200_rate` share: 200 with async headers, still runs
-    status_fault: StatusFault | None  # its status URLs stay unreadable
+    status_fault: FaultKind | None  # STATUS_40x_FOREVER: its status URLs stay unreadable
     unhealthy_anyway: bool  # the `unhealthy_after_success_rate` share (enables only)
 
 
@@ -81,7 +76,7 @@ class Operation:
     outcome: OperationStatus  # the status it ends with
     error: tuple[str, str] | None = None  # (code, message) when it fails
     health_after: tuple[HealthError, ...] = ()  # what a success leaves on the mapping
-    status_fault: StatusFault | None = None
+    status_fault: FaultKind | None = None
 
     def status(self, now: float) -> OperationStatus:
         """InProgress until it ends, then its outcome."""
@@ -89,28 +84,23 @@ class Operation:
 
 
 def _draw_outcome(rng: random.Random, spec: FleetSpec) -> OperationStatus:
-    draw = rng.random()
-    for outcome, share in (
+    outcomes = (
         (OperationStatus.FAILED, spec.operation_failure_rate),
         (OperationStatus.PARTIALLY_SUCCEEDED, spec.operation_outcomes.partially_succeeded),
         (
             OperationStatus.COMPLETED_WITH_INFORMATION,
             spec.operation_outcomes.completed_with_information,
         ),
-    ):
-        if draw < share:
-            return outcome
-        draw -= share
-    return OperationStatus.SUCCEEDED
+    )
+    return pick(rng.random(), outcomes, OperationStatus.SUCCEEDED)
 
 
-def _draw_status_fault(rng: random.Random, spec: FleetSpec) -> StatusFault | None:
-    draw = rng.random()
-    if draw < spec.faults.status_403_forever:
-        return StatusFault.FORBIDDEN
-    if draw < spec.faults.status_403_forever + spec.faults.status_404_forever:
-        return StatusFault.GONE
-    return None
+def _draw_status_fault(rng: random.Random, spec: FleetSpec) -> FaultKind | None:
+    faults = (
+        (FaultKind.STATUS_403_FOREVER, spec.faults.status_403_forever),
+        (FaultKind.STATUS_404_FOREVER, spec.faults.status_404_forever),
+    )
+    return pick(rng.random(), faults, None)
 
 
 def plan_operation(spec: FleetSpec, mapping_key: str, attempt: int) -> OperationPlan:

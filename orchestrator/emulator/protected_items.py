@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from orchestrator.emulator.draws import pick
 from orchestrator.emulator.fleet_spec import FleetSpec
 from orchestrator.emulator.payloads import JsonObject
 from orchestrator.emulator.server_time import ServerTime
@@ -67,17 +68,13 @@ class ProtectedItemRecord:
 
 def _draw_agent(rng: random.Random, spec: FleetSpec) -> AgentState:
     shares = spec.protected_items
-    draw = rng.random()
-    for state, share in (
+    states = (
         (AgentState.UPDATE_REQUIRED, shares.update_required),
         (AgentState.EXPIRING, shares.expiring),
         (AgentState.EXPIRED, shares.expired),
         (AgentState.UNKNOWN, shares.unknown),
-    ):
-        if draw < share:
-            return state
-        draw -= share
-    return AgentState.CURRENT
+    )
+    return pick(rng.random(), states, AgentState.CURRENT)
 
 
 def _agent_fields(rng: random.Random, agent: AgentState) -> tuple[str, bool, bool, float, float]:
