@@ -1,8 +1,9 @@
-"""Role checks: ARM's 403 for a subscription where the identity holds no role.
+"""Role checks: ARM's 403 ``AuthorizationFailed`` and the RBAC action it names.
 
 A fleet's ``forbidden_subscriptions`` are listed by ``GET /subscriptions`` (the identity can see
 them) but every ARM call under them is refused, as ARM refuses a caller with no role that
-grants the call's action there.
+grants the call's action there. The vault-level mapping list has an action of its own, which
+Microsoft's *Site Recovery Contributor* role does not grant (``vault_list_forbidden_share``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,23 @@ from typing import Final
 from orchestrator.emulator.routes import RouteKind
 
 AUTHORIZATION_FAILED: Final = "AuthorizationFailed"
-_MAPPINGS: Final = (
-    "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers"
-    "/replicationProtectionContainerMappings"
-)
+_FABRICS: Final = "Microsoft.RecoveryServices/vaults/replicationFabrics"
+_CONTAINERS: Final = f"{_FABRICS}/replicationProtectionContainers"
+_MAPPINGS: Final = f"{_CONTAINERS}/replicationProtectionContainerMappings"
+_ITEMS: Final = f"{_CONTAINERS}/replicationProtectedItems"
 # The RBAC action ARM names when it refuses a route: (route kind, is a write) -> action.
 ACTIONS: Final[Mapping[tuple[RouteKind, bool], str]] = {
+    (RouteKind.SUBSCRIPTION, False): "Microsoft.Resources/subscriptions/read",
     (RouteKind.VAULTS, False): "Microsoft.RecoveryServices/vaults/read",
+    (RouteKind.AUTOMATION_ACCOUNT, False): "Microsoft.Automation/automationAccounts/read",
+    (RouteKind.FABRICS, False): f"{_FABRICS}/read",
+    (RouteKind.FABRIC, False): f"{_FABRICS}/read",
+    (RouteKind.CONTAINERS, False): f"{_CONTAINERS}/read",
+    (RouteKind.CONTAINER, False): f"{_CONTAINERS}/read",
+    (RouteKind.CONTAINER_MAPPINGS, False): f"{_MAPPINGS}/read",
+    (RouteKind.ITEMS, False): "Microsoft.RecoveryServices/vaults/replicationProtectedItems/read",
+    (RouteKind.CONTAINER_ITEMS, False): f"{_ITEMS}/read",
+    (RouteKind.ITEM, False): f"{_ITEMS}/read",
     # the vault-level list has an action of its own, apart from the mappings under fabrics
     (RouteKind.MAPPINGS, False): (
         "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read"

@@ -13,7 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from orchestrator.emulator.draws import pick
 from orchestrator.emulator.fleet_spec import FleetSpec, Shares
+from orchestrator.emulator.health import HealthError, generated_health_error, health_of
 from orchestrator.emulator.routes import arm_key
 
 ENABLED = "Enabled"
@@ -30,14 +32,6 @@ _REGION_PAIRS = (
     ("uksouth", "ukwest"),
     ("japaneast", "japanwest"),
 )
-_HEALTH_CATEGORIES = (
-    "AgentAutoUpdateInfra",
-    "AgentAutoUpdateArtifactDeleted",
-    "AgentAutoUpdateRunAsAccount",
-    "AgentAutoUpdateRunAsAccountExpiry",
-)
-# Generated health errors carry fixed dates so the fleet depends on the seed only.
-_HEALTH_ERROR_DATE = "2026-01-15T03:00:00.0000000Z"
 
 
 class Condition(StrEnum):
@@ -68,7 +62,7 @@ class MappingRecord:
     a2a: bool  # False: providerSpecificDetails is absent
     state: str
     health: str = "Normal"
-    health_errors: list[dict[str, object]] = field(default_factory=list)
+    health_errors: list[HealthError] = field(default_factory=list)
     status: str | None = None  # agentAutoUpdateStatus (A2A only)
     account: str | None = None  # automationAccountArmId
     auth_type: str | None = None  # automationAccountAuthenticationType
@@ -127,40 +121,14 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _draw_condition(rng: random.Random, shares: Shares) -> Condition:
-    draw = rng.random()
-    for condition, share in (
+    conditions = (
         (Condition.NOT_A2A, shares.not_a2a),
         (Condition.NOT_PAIRED, shares.not_paired),
         (Condition.COMPLIANT, shares.compliant),
         (Condition.UNHEALTHY, shares.unhealthy),
         (Condition.RUN_AS_ACCOUNT, shares.run_as_account),
-    ):
-        if draw < share:
-            return condition
-        draw -= share
-    return Condition.NEEDS_CHANGE
-
-
-def _health_error(rng: random.Random, entity_id: str) -> dict[str, object]:
-    category = rng.choice(_HEALTH_CATEGORIES)
-    level = rng.choice(("Warning", "Error"))
-    return {
-        "innerHealthErrors": [],
-        "errorSource": "AutomationAccount",
-        "errorType": "AgentAutoUpdate",
-        "errorLevel": level,
-        "errorCategory": category,
-        "errorCode": str(rng.randint(150_000, 159_999)),
-        "summaryMessage": "Automatic update of the Mobility service is not working.",
-        "errorMessage": f"Site Recovery could not run the agent update runbook ({category}).",
-        "possibleCauses": "The Automation account cannot reach the vault or lacks access.",
-        "recommendedAction": "Repair the extension update settings of the vault.",
-        "creationTimeUtc": _HEALTH_ERROR_DATE,
-        "recoveryProviderErrorMessage": "",
-        "entityId": entity_id,
-        "errorId": _uuid(rng),
-        "customerResolvability": "Allowed",
-    }
+    )
+    return pick(rng.random(), conditions, Condition.NEEDS_CHANGE)
 
 
 def _condition_fields(record: MappingRecord, rng: random.Random, account: str) -> None:
@@ -178,9 +146,8 @@ def _condition_fields(record: MappingRecord, rng: random.Random, account: str) -
     if condition is Condition.RUN_AS_ACCOUNT:
         record.auth_type = RUN_AS_ACCOUNT
     elif condition is Condition.UNHEALTHY:
-        record.health_errors = [_health_error(rng, record.id)]
-        errors = {error["errorLevel"] for error in record.health_errors}
-        record.health = "Critical" if "Error" in errors else "Warning"
+        record.health_errors = [generated_health_error(rng, record.id)]
+        record.health = health_of(record.health_errors)
 
 
 def _new_mapping(

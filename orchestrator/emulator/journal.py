@@ -57,6 +57,7 @@ class Counters:
     peak_window: dict[str, int] = field(default_factory=dict)  # most arrivals in one window
     faults: Counter[str] = field(default_factory=Counter)  # injected, by FaultKind
     patches_while_running: int = 0  # PATCHes to a mapping whose operation was still running
+    conflicts: int = 0  # of those, the ones answered 409 Conflict
     operations_started: int = 0
     tokens: list[IssuedToken] = field(default_factory=list)
 

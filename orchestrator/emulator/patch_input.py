@@ -3,8 +3,9 @@
 The body must be ``{"properties": {"providerSpecificInput": {...}}}`` with ``instanceType``
 ``A2A`` and ``agentAutoUpdateStatus`` ``Enabled``/``Disabled`` (both case-insensitive).
 Enabling needs a well-formed ``automationAccountArmId``; ``automationAccountAuthenticationType``
-may be ``SystemAssignedIdentity`` (the default when enabling) or ``RunAsAccount``. A disable
-changes only what it names: the account fields are kept unless the body supplies them.
+may be ``SystemAssignedIdentity`` or ``RunAsAccount``; an enable without one gets the default the
+caller passes (the REST spec's default is ``RunAsAccount``). A disable changes only what it names:
+the account fields are kept unless the body supplies them.
 Unknown keys are ignored, as ARM does.
 """
 
@@ -69,7 +70,9 @@ def _optional_string(provider: dict[str, object], key: str) -> str | PatchError 
     return PatchError("InvalidParameterValue", f"'{_INPUT}.{key}' must be a string.")
 
 
-def _account_and_auth(provider: dict[str, object], status: str) -> Change | PatchError:
+def _account_and_auth(
+    provider: dict[str, object], status: str, default_auth: str
+) -> Change | PatchError:
     account = _optional_string(provider, "automationAccountArmId")
     if isinstance(account, PatchError):
         return account
@@ -93,12 +96,15 @@ def _account_and_auth(provider: dict[str, object], status: str) -> Change | Patc
         )
     canonical_auth = _AUTH_TYPES[auth.lower()] if auth is not None else None
     if status == ENABLED and canonical_auth is None:
-        canonical_auth = SYSTEM_ASSIGNED_IDENTITY
+        canonical_auth = default_auth
     return Change(status, account, canonical_auth)
 
 
-def parse_patch(body: bytes) -> Change | PatchError:
-    """The change a PATCH body asks for, or why it is invalid."""
+def parse_patch(body: bytes, default_auth: str = RUN_AS_ACCOUNT) -> Change | PatchError:
+    """The change a PATCH body asks for, or why it is invalid.
+
+    ``default_auth`` is the authentication type an enable that names none gets.
+    """
     provider = _provider_input(body)
     if isinstance(provider, PatchError):
         return provider
@@ -114,4 +120,4 @@ def parse_patch(body: bytes) -> Change | PatchError:
             "InvalidAgentAutoUpdateStatus",
             f"'{_INPUT}.agentAutoUpdateStatus' must be 'Enabled' or 'Disabled'.",
         )
-    return _account_and_auth(provider, _STATUSES[status.lower()])
+    return _account_and_auth(provider, _STATUSES[status.lower()], default_auth)

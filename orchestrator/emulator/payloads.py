@@ -1,25 +1,33 @@
-"""JSON bodies shaped like Microsoft's published examples (azure-rest-api-specs).
+"""JSON bodies shaped like Microsoft's published examples and recorded ASR traffic.
 
-Mappings follow ``ReplicationProtectionContainerMappings_List/_Get`` of
-``Microsoft.RecoveryServices`` 2021-12-01 (ids start ``/Subscriptions/``; fields that are null
-are left out, as ASR does; ``providerSpecificDetails`` is absent on non-A2A mappings). Vaults
-follow ``Vaults_ListBySubscriptionId`` of 2023-04-01; errors are ARM's
-``{"error": {"code", "message"}}``.
+Mappings follow ``ReplicationProtectionContainerMappings_List/_Get`` and the recording of
+azure-cli-extensions' A2A scenarios (ids start ``/Subscriptions/``; ``providerSpecificDetails`` is
+absent on non-A2A mappings). By default A2A details carry explicit nulls as recorded —
+``automationAccountArmId: null``, ``automationAccountAuthenticationType: "RunAsAccount"`` even on a
+mapping that never had one, schedule names null unless enabled; ``tidy`` leaves out what is null
+instead. Vaults follow ``Vaults_ListBySubscriptionId`` of 2023-04-01; subscriptions
+``Subscriptions_List`` of 2022-12-01; errors are ARM's ``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from typing import Final
 
-from orchestrator.emulator.fleet import ENABLED, MappingRecord, SubscriptionRecord, VaultRecord
+from orchestrator.emulator.fleet import (
+    ENABLED,
+    RUN_AS_ACCOUNT,
+    MappingRecord,
+    SubscriptionRecord,
+    VaultRecord,
+)
 
 JsonObject = dict[str, object]
-MAPPING_TYPE = (
+MAPPING_TYPE: Final = (
     "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers"
     "/replicationProtectionContainerMappings"
 )
-VAULT_TYPE = "Microsoft.RecoveryServices/vaults"
+VAULT_TYPE: Final = "Microsoft.RecoveryServices/vaults"
 
 
 def arm_error(code: str, message: str) -> JsonObject:
@@ -27,21 +35,16 @@ def arm_error(code: str, message: str) -> JsonObject:
     return {"error": {"code": code, "message": message}}
 
 
-def iso_time(epoch_seconds: float) -> str:
-    """An ARM timestamp: UTC, seven fractional digits, ``Z``."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
-
-
-def subscription_json(subscription: SubscriptionRecord, tenant_id: str) -> JsonObject:
-    """One entry of ``GET /subscriptions``."""
+def subscription_json(subscription: SubscriptionRecord, tenant_id: str, state: str) -> JsonObject:
+    """One subscription as ``GET /subscriptions`` and ``GET /subscriptions/{id}`` return it."""
     return {
         "id": f"/subscriptions/{subscription.id}",
         "authorizationSource": "RoleBased",
+        "managedByTenants": [],
         "subscriptionId": subscription.id,
         "tenantId": tenant_id,
         "displayName": subscription.display_name,
-        "state": "Enabled",
+        "state": state,
         "subscriptionPolicies": {
             "locationPlacementId": "Public_2014-09-01",
             "quotaId": "EnterpriseAgreement_2014-09-01",
@@ -64,21 +67,32 @@ def vault_json(vault: VaultRecord) -> JsonObject:
     }
 
 
-def _a2a_details(mapping: MappingRecord) -> JsonObject:
+def _schedule_names(mapping: MappingRecord) -> tuple[str, str]:
+    # ASR names the runbook schedule with GUIDs; derive them so they are stable.
+    schedule = str(uuid.uuid5(uuid.NAMESPACE_URL, mapping.key + "#schedule"))
+    return schedule, str(uuid.uuid5(uuid.NAMESPACE_URL, mapping.key + "#job"))
+
+
+def _a2a_details(mapping: MappingRecord, tidy: bool) -> JsonObject:
     details: JsonObject = {"instanceType": "A2A", "agentAutoUpdateStatus": mapping.status}
+    enabled = mapping.status == ENABLED
+    if not tidy:
+        schedule, job = _schedule_names(mapping) if enabled else (None, None)
+        details["automationAccountAuthenticationType"] = mapping.auth_type or RUN_AS_ACCOUNT
+        details["automationAccountArmId"] = mapping.account
+        details["scheduleName"], details["jobScheduleName"] = schedule, job
+        return details
     if mapping.account is not None:
         details["automationAccountArmId"] = mapping.account
     if mapping.auth_type is not None:
         details["automationAccountAuthenticationType"] = mapping.auth_type
-    if mapping.status == ENABLED:
-        # ASR names the runbook schedule with GUIDs; derive them so they are stable.
-        details["scheduleName"] = str(uuid.uuid5(uuid.NAMESPACE_URL, mapping.key + "#schedule"))
-        details["jobScheduleName"] = str(uuid.uuid5(uuid.NAMESPACE_URL, mapping.key + "#job"))
+    if enabled:
+        details["scheduleName"], details["jobScheduleName"] = _schedule_names(mapping)
     return details
 
 
-def mapping_json(mapping: MappingRecord) -> JsonObject:
-    """A mapping as ``GET`` and the list return it. A fresh object every call."""
+def mapping_json(mapping: MappingRecord, tidy: bool = False) -> JsonObject:
+    """A mapping as ``GET`` and the lists return it. A fresh object every call."""
     prefix = mapping.vault_prefix
     properties: JsonObject = {
         "targetProtectionContainerId": (
@@ -98,5 +112,5 @@ def mapping_json(mapping: MappingRecord) -> JsonObject:
         "policyFriendlyName": mapping.policy_name,
     }
     if mapping.a2a:
-        properties["providerSpecificDetails"] = _a2a_details(mapping)
+        properties["providerSpecificDetails"] = _a2a_details(mapping, tidy)
     return {"id": mapping.id, "name": mapping.name, "type": MAPPING_TYPE, "properties": properties}

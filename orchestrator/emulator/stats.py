@@ -1,11 +1,11 @@
 """Read-only statistics of a running emulator, for benchmarks that run it in another process.
 
 ``GET /_emulator/counters`` answers the `Counters` as JSON (request and response totals, 429s,
-window peaks next to the limits, faults, operations started, and how many status reads each
-operation got, from the journal); ``GET /_emulator/journal[?kind=set|get|token]`` answers the
-journalled requests, oldest first. Neither is an ARM call: they are routed before the ARM
-pipeline, so they need no token, pass no limit, get no fault, and are neither counted nor
-journalled. Nothing here changes the state.
+window peaks next to the limits, faults, operations started, conflicts, and how many status
+reads each operation got, from the journal); ``GET /_emulator/journal[?kind=set|get|token]``
+answers the journalled requests, oldest first. Neither is an ARM call: they are routed before
+the ARM pipeline, so they need no token, pass no limit, get no fault, and are neither counted
+nor journalled. Nothing here changes the state.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from aiohttp import web
-
 from orchestrator.emulator.journal import RequestKind
 from orchestrator.emulator.payloads import JsonObject
+from orchestrator.emulator.replies import Reply, error_reply
+from orchestrator.emulator.routes import STATS_PREFIX
 from orchestrator.emulator.state import EmulatorState
 
-STATS_PREFIX = "/_emulator"
-COUNTERS_PATH = f"{STATS_PREFIX}/counters"
-JOURNAL_PATH = f"{STATS_PREFIX}/journal"
+COUNTERS_PATH = f"/{STATS_PREFIX}/counters"
+JOURNAL_PATH = f"/{STATS_PREFIX}/journal"
 
 
 def counters_json(state: EmulatorState) -> JsonObject:
@@ -43,6 +42,7 @@ def counters_json(state: EmulatorState) -> JsonObject:
         "limits": limits,
         "faults": _plain(counters.faults),
         "patches_while_running": counters.patches_while_running,
+        "conflicts": counters.conflicts,
         "operations_started": counters.operations_started,
         "tokens_issued": len(counters.tokens),
         "journal": {"size": state.journal.size, "entries": len(state.journal)},
@@ -82,19 +82,15 @@ def journal_json(state: EmulatorState, kind: str | None) -> JsonObject:
     return {"size": state.journal.size, "entries": entries}
 
 
-def add_stats_routes(app: web.Application, state: EmulatorState) -> None:
-    """Serve the statistics of ``state``; call before the ARM catch-all route is added."""
-
-    async def counters(request: web.Request) -> web.Response:
-        return web.json_response(counters_json(state))
-
-    async def journal(request: web.Request) -> web.Response:
-        kind = request.query.get("kind")
-        if kind is not None and kind not in set(RequestKind):
-            return web.json_response(
-                {"error": {"code": "BadRequest", "message": f"unknown kind {kind!r}"}}, status=400
-            )
-        return web.json_response(journal_json(state, kind))
-
-    app.router.add_get(COUNTERS_PATH, counters, allow_head=False)
-    app.router.add_get(JOURNAL_PATH, journal, allow_head=False)
+def stats_reply(state: EmulatorState, method: str, path: str, query: Mapping[str, str]) -> Reply:
+    """Answer a request under ``/_emulator/``."""
+    if path.rstrip("/") not in (COUNTERS_PATH, JOURNAL_PATH):
+        return error_reply(404, "NotFound", f"No statistics at '{path}'.")
+    if method != "GET":
+        return error_reply(405, "MethodNotAllowed", "Use GET.")
+    if path.rstrip("/") == COUNTERS_PATH:
+        return Reply(200, counters_json(state))
+    kind = query.get("kind")
+    if kind is not None and kind not in set(RequestKind):
+        return error_reply(400, "BadRequest", f"unknown kind {kind!r}")
+    return Reply(200, journal_json(state, kind))

@@ -197,12 +197,26 @@ def test_a_run_as_account_mapping_uses_the_retired_authentication(samples) -> No
     assert details["automationAccountAuthenticationType"] == "RunAsAccount"
 
 
-def test_a_mapping_needing_a_change_is_disabled_without_an_account(samples) -> None:
+def test_a_mapping_needing_a_change_is_disabled_with_the_recorded_explicit_nulls(samples) -> None:
     mapping = samples[Condition.NEEDS_CHANGE]
-    details = _details(mapping)
-    assert details["agentAutoUpdateStatus"] == "Disabled"
-    assert "automationAccountArmId" not in details
+    assert _details(mapping) == {
+        "instanceType": "A2A",
+        "agentAutoUpdateStatus": "Disabled",
+        "automationAccountAuthenticationType": "RunAsAccount",
+        "automationAccountArmId": None,
+        "scheduleName": None,
+        "jobScheduleName": None,
+    }
     assert mapping["properties"]["state"] == "Paired"
+
+
+def test_tidy_bodies_leave_out_what_is_null() -> None:
+    spec = FleetSpec(seed=11, shares=Shares(not_a2a=0, not_paired=0, compliant=0, unhealthy=0))
+    record = next(iter(generate_fleet(spec).mappings.values()))
+    assert _details(mapping_json(record, tidy=True)) == {
+        "instanceType": "A2A",
+        "agentAutoUpdateStatus": "Disabled",
+    }
 
 
 def test_a_fleet_of_ten_thousand_vaults_and_forty_thousand_mappings_fits() -> None:

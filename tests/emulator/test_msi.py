@@ -1,11 +1,19 @@
-"""azure-identity's real async ManagedIdentityCredential gets a token from the emulator."""
+"""azure-identity's real async ManagedIdentityCredential gets a token from the emulator (HTTP),
+for the audience ARM accepts."""
 
 from __future__ import annotations
 
 import pytest
 from azure.identity.aio import ManagedIdentityCredential
 
+from orchestrator.emulator import EmulatorServer
+
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def emulator(start_http_emulator, emulator_spec) -> EmulatorServer:
+    return await start_http_emulator(emulator_spec)
 
 
 @pytest.fixture
@@ -38,3 +46,12 @@ async def test_a_user_assigned_identity_s_client_id_reaches_the_emulator(emulato
         token = await credential.get_token("https://management.core.windows.net//.default")
     assert token.token
     assert emulator.state.counters.tokens[-1].client_id == client_id
+
+
+@pytest.mark.usefixtures("identity_env")
+async def test_a_token_for_the_azure_com_scope_is_accepted_too(arm, emulator) -> None:
+    async with ManagedIdentityCredential() as credential:
+        token = await credential.get_token("https://management.azure.com/.default")
+    answer = await arm.get("/subscriptions", headers={"Authorization": f"Bearer {token.token}"})
+    assert answer.status == 200
+    assert emulator.state.counters.tokens[-1].resource == "https://management.azure.com"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from requests_for_tests import ACCOUNT, DISABLE, ENABLE, TEST_ACCOUNTS, enable, mapping_in
 from yarl import URL
 
-from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
-from orchestrator.emulator.fleet_spec import Faults, OperationOutcomes, Shares
+from orchestrator.emulator import Condition, Faults, FleetSpec, OperationOutcomes, Shares
 
 pytestmark = pytest.mark.integration
 
-ACCOUNT = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation/automationAccounts/aa"
 SPEC = FleetSpec(
     seed=5,
     vaults_per_subscription=3,
@@ -19,28 +18,11 @@ SPEC = FleetSpec(
     operation_seconds=(30.0, 30.0),
     operation_failure_rate=0.0,
     retry_after_seconds=5,
+    automation_accounts=TEST_ACCOUNTS,
 )
-ENABLE = {
-    "properties": {
-        "providerSpecificInput": {
-            "instanceType": "A2A",
-            "agentAutoUpdateStatus": "Enabled",
-            "automationAccountArmId": ACCOUNT,
-        }
-    }
-}
-DISABLE = {
-    "properties": {
-        "providerSpecificInput": {"instanceType": "A2A", "agentAutoUpdateStatus": "Disabled"}
-    }
-}
 
 
-def mapping_in(server: EmulatorServer, condition: Condition) -> str:
-    return next(m.id for m in server.state.fleet.mappings.values() if m.condition is condition)
-
-
-def details(server: EmulatorServer, mapping_id: str) -> dict[str, object]:
+def details(server, mapping_id: str) -> dict[str, object]:
     return server.state.mapping(mapping_id)["properties"]["providerSpecificDetails"]
 
 
@@ -61,15 +43,15 @@ async def test_an_operation_is_in_progress_until_its_duration_has_passed(
     assert running.status == 200
     assert running.body["status"] == "InProgress"
     assert running.headers["Retry-After"] == "5"
-    assert "endTime" not in running.body
+    assert running.body["endTime"] is None
     assert details(server, mapping_id)["agentAutoUpdateStatus"] == "Disabled"
     emulator_clock.advance(0.1)
     done = await arm.get(status_url)
     assert done.body["status"] == "Succeeded"
     assert done.body["name"] == URL(status_url).path.rsplit("/", 1)[1]
-    assert done.body["id"] == URL(status_url).path
+    assert done.body["id"] is None
     assert done.body["startTime"] < done.body["endTime"]
-    assert "error" not in done.body
+    assert done.body["error"] is None
     assert "Retry-After" not in done.headers
 
 
@@ -78,15 +60,7 @@ async def test_a_succeeded_enable_changes_the_mapping_and_clears_its_health_erro
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.UNHEALTHY)
-    body = {
-        "properties": {
-            "providerSpecificInput": {
-                **ENABLE["properties"]["providerSpecificInput"],
-                "automationAccountAuthenticationType": "RunAsAccount",
-            }
-        }
-    }
-    await arm.patch(mapping_id, body)
+    await arm.patch(mapping_id, enable(automationAccountAuthenticationType="RunAsAccount"))
     emulator_clock.advance(30)
     mapping = (await arm.get(mapping_id)).body
     assert mapping["properties"]["providerSpecificDetails"]["agentAutoUpdateStatus"] == "Enabled"
@@ -99,10 +73,22 @@ async def test_a_succeeded_enable_changes_the_mapping_and_clears_its_health_erro
     assert mapping["properties"]["health"] == "Normal"
 
 
-async def test_an_enable_without_authentication_type_uses_system_assigned_identity(
+async def test_an_enable_without_authentication_type_gets_run_as_account_as_the_spec_says(
     start_emulator, arm_for, emulator_clock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
+    mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
+    await arm.patch(mapping_id, ENABLE)
+    emulator_clock.advance(30)
+    assert details(server, mapping_id)["automationAccountAuthenticationType"] == "RunAsAccount"
+
+
+async def test_default_authentication_type_can_make_that_system_assigned_identity(
+    start_emulator, arm_for, emulator_clock
+) -> None:
+    server, arm = await start(
+        start_emulator, arm_for, default_authentication_type="SystemAssignedIdentity"
+    )
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
     await arm.patch(mapping_id, ENABLE)
     emulator_clock.advance(30)
@@ -127,7 +113,8 @@ async def test_a_disable_sets_disabled_and_keeps_the_account(
         after["automationAccountAuthenticationType"]
         == before["automationAccountAuthenticationType"]
     )
-    assert "scheduleName" not in after
+    assert after["scheduleName"] is None
+    assert after["jobScheduleName"] is None
 
 
 async def test_a_failed_operation_reports_its_error_and_leaves_the_mapping_alone(
@@ -142,7 +129,7 @@ async def test_a_failed_operation_reports_its_error_and_leaves_the_mapping_alone
     assert status.body["status"] == "Failed"
     assert status.body["error"]["code"]
     assert status.body["error"]["message"]
-    assert "endTime" in status.body
+    assert status.body["endTime"] is not None
     result = await arm.get(accepted.headers["Location"])
     assert result.status == 400
     assert result.body["error"]["code"] == status.body["error"]["code"]
@@ -231,15 +218,45 @@ async def test_an_operation_is_not_found_under_another_vault(start_emulator, arm
     assert answer.status == 404
 
 
-async def test_a_patch_while_an_operation_runs_is_counted(
+async def test_a_patch_while_an_operation_runs_is_answered_409_conflict_and_counted(
     start_emulator, arm_for, emulator_clock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
     await arm.patch(mapping_id, ENABLE)
     emulator_clock.advance(10)
-    await arm.patch(mapping_id, ENABLE)
+    second = await arm.patch(mapping_id, DISABLE)
+    assert second.status == 409
+    assert second.body["error"]["code"] == "Conflict"
+    assert second.body["error"]["message"]
     assert server.state.counters.patches_while_running == 1
+    assert server.state.counters.conflicts == 1
+    assert server.state.counters.operations_started == 1  # the second was not admitted
+    emulator_clock.advance(20)
+    assert details(server, mapping_id)["agentAutoUpdateStatus"] == "Enabled"
+
+
+async def test_without_conflict_while_running_a_second_patch_is_accepted_and_counted(
+    start_emulator, arm_for, emulator_clock
+) -> None:
+    server, arm = await start(start_emulator, arm_for, conflict_while_running=False)
+    mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
+    await arm.patch(mapping_id, ENABLE)
+    emulator_clock.advance(10)
+    assert (await arm.patch(mapping_id, DISABLE)).status == 202
+    assert server.state.counters.patches_while_running == 1
+    assert server.state.counters.conflicts == 0
+    assert server.state.counters.operations_started == 2
+
+
+async def test_a_patch_while_a_never_ending_operation_runs_is_409_for_good(
+    start_emulator, arm_for, emulator_clock
+) -> None:
+    server, arm = await start(start_emulator, arm_for, faults=Faults(never_finish=1.0))
+    mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
+    await arm.patch(mapping_id, ENABLE)
+    emulator_clock.advance(3_000)
+    assert (await arm.patch(mapping_id, ENABLE)).status == 409
 
 
 async def test_a_patch_after_the_operation_ended_is_not_counted(

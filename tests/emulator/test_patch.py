@@ -1,16 +1,16 @@
-"""PATCH of a mapping: validated as ASR does; accepted ones answer 202 with LRO headers."""
+"""PATCH of a mapping: validated as ASR does; accepted ones answer 202 with LRO headers (and
+``Retry-After`` only when configured), or 200 (at once, or still running with the headers)."""
 
 from __future__ import annotations
 
 import pytest
+from requests_for_tests import ACCOUNT, TEST_ACCOUNTS, enable, mapping_in
 from yarl import URL
 
-from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
-from orchestrator.emulator.fleet_spec import Shares
+from orchestrator.emulator import Condition, FleetSpec, Shares
 
 pytestmark = pytest.mark.integration
 
-ACCOUNT = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Automation/automationAccounts/aa"
 MIXED = FleetSpec(
     seed=3,
     vaults_per_subscription=4,
@@ -18,25 +18,12 @@ MIXED = FleetSpec(
     shares=Shares(not_a2a=0.3, not_paired=0.0, compliant=0.3, unhealthy=0.0),
     operation_seconds=(10.0, 10.0),
     retry_after_seconds=7,
+    automation_accounts=TEST_ACCOUNTS,
 )
 
 
-def enable(**extra: object) -> dict[str, object]:
-    provider = {
-        "instanceType": "A2A",
-        "agentAutoUpdateStatus": "Enabled",
-        "automationAccountArmId": ACCOUNT,
-    }
-    provider.update(extra)
-    return {"properties": {"providerSpecificInput": provider}}
-
-
-def mapping_in(server: EmulatorServer, condition: Condition) -> str:
-    return next(m.id for m in server.state.fleet.mappings.values() if m.condition is condition)
-
-
 @pytest.fixture
-async def mixed(start_emulator) -> EmulatorServer:
+async def mixed(start_emulator):
     return await start_emulator(MIXED)
 
 
@@ -172,6 +159,40 @@ async def test_lro_headers_picks_which_url_a_202_carries(
     assert present in answer.headers
     assert absent not in answer.headers
     assert "Retry-After" in answer.headers
+
+
+async def test_an_accepted_patch_carries_no_retry_after_by_default(start_emulator, arm_for) -> None:
+    server = await start_emulator(MIXED.model_copy(update={"retry_after_seconds": None}))
+    answer = await arm_for(server).patch(mapping_in(server, Condition.NEEDS_CHANGE), enable())
+    assert answer.status == 202
+    assert "Retry-After" not in answer.headers
+    assert {"Azure-AsyncOperation", "Location"} <= set(answer.headers)
+
+
+async def test_with_accepted_200_rate_one_a_patch_answers_200_with_the_unchanged_mapping_and_runs(
+    start_emulator, arm_for, emulator_clock
+) -> None:
+    server = await start_emulator(MIXED.model_copy(update={"accepted_200_rate": 1.0}))
+    arm = arm_for(server)
+    mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
+    before = server.state.mapping(mapping_id)
+    answer = await arm.patch(mapping_id, enable())
+    assert answer.status == 200
+    assert answer.body == before  # the mapping as it is: the change has not happened yet
+    assert {"Azure-AsyncOperation", "Location"} <= set(answer.headers)
+    assert server.state.counters.operations_started == 1
+    running = await arm.get(answer.headers["Azure-AsyncOperation"])
+    assert running.body["status"] == "InProgress"
+    emulator_clock.advance(10)
+    done = await arm.get(answer.headers["Azure-AsyncOperation"])
+    assert done.body["status"] == "Succeeded"
+    details = server.state.mapping(mapping_id)["properties"]["providerSpecificDetails"]
+    assert details["agentAutoUpdateStatus"] == "Enabled"
+
+
+def test_sync_and_accepted_200_rates_adding_up_to_more_than_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="sync_patch_rate and accepted_200_rate"):
+        FleetSpec(sync_patch_rate=0.6, accepted_200_rate=0.5)
 
 
 async def test_with_sync_patch_rate_one_a_patch_is_applied_at_once_and_answers_200(

@@ -25,11 +25,20 @@ def test_values_are_compared_case_insensitively_and_stored_canonically() -> None
     assert change == Change("Enabled", ACCOUNT, "RunAsAccount")
 
 
-def test_an_enable_defaults_to_system_assigned_identity() -> None:
+def test_an_enable_without_authentication_type_defaults_to_run_as_account_as_the_spec() -> None:
     change = parse_patch(
         _body(instanceType="A2A", agentAutoUpdateStatus="Enabled", automationAccountArmId=ACCOUNT)
     )
-    assert change == Change("Enabled", ACCOUNT, "SystemAssignedIdentity")
+    assert change == Change("Enabled", ACCOUNT, "RunAsAccount")
+
+
+def test_the_default_authentication_type_is_the_callers_choice() -> None:
+    body = _body(
+        instanceType="A2A", agentAutoUpdateStatus="Enabled", automationAccountArmId=ACCOUNT
+    )
+    assert parse_patch(body, "SystemAssignedIdentity") == Change(
+        "Enabled", ACCOUNT, "SystemAssignedIdentity"
+    )
 
 
 def test_a_disable_names_only_what_it_sends() -> None:

@@ -7,41 +7,92 @@ import pytest
 from orchestrator.emulator.routes import Route, RouteKind, arm_key, resolve
 
 VAULT = "/subscriptions/S1/resourceGroups/RG/providers/Microsoft.RecoveryServices/vaults/V1"
-MAPPING = (
-    f"{VAULT}/replicationFabrics/F/replicationProtectionContainers/C"
-    "/replicationProtectionContainerMappings/M"
-)
+FABRIC = f"{VAULT}/replicationFabrics/F"
+CONTAINER = f"{FABRIC}/replicationProtectionContainers/C"
+MAPPING = f"{CONTAINER}/replicationProtectionContainerMappings/M"
+ACCOUNT = "/subscriptions/S1/resourceGroups/RG/providers/Microsoft.Automation/automationAccounts/AA"
+
+
+def _under_vault(kind: RouteKind, **parts: str) -> Route:
+    return Route(kind=kind, subscription_id="s1", vault_key=arm_key(VAULT), **parts)
 
 
 @pytest.mark.parametrize("spell", [str, str.upper, str.lower])
-def test_paths_resolve_whatever_their_case(spell) -> None:
-    vault_key, mapping_key = arm_key(VAULT), arm_key(MAPPING)
-    assert resolve(spell("/subscriptions")) == Route(RouteKind.SUBSCRIPTIONS)
-    assert resolve(spell("/subscriptions/S1/providers/Microsoft.RecoveryServices/vaults")) == Route(
-        RouteKind.VAULTS, "s1"
-    )
-    assert resolve(spell(f"{VAULT}/replicationProtectionContainerMappings")) == Route(
-        RouteKind.MAPPINGS, "s1", vault_key
-    )
-    assert resolve(spell(MAPPING)) == Route(RouteKind.MAPPING, "s1", vault_key, mapping_key)
-    assert resolve(spell(f"{VAULT}/replicationOperationStatus/OP")) == Route(
-        RouteKind.OPERATION_STATUS, "s1", vault_key, operation_id="op"
-    )
-    assert resolve(spell(f"{MAPPING}/operationResults/OP")) == Route(
-        RouteKind.OPERATION_RESULT, "s1", vault_key, mapping_key, "op"
-    )
-    assert resolve(spell("/msi/token")) == Route(RouteKind.TOKEN)
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/subscriptions", Route(kind=RouteKind.SUBSCRIPTIONS)),
+        ("/subscriptions/S1", Route(kind=RouteKind.SUBSCRIPTION, subscription_id="s1")),
+        (
+            "/subscriptions/S1/providers/Microsoft.RecoveryServices/vaults",
+            Route(kind=RouteKind.VAULTS, subscription_id="s1"),
+        ),
+        (
+            ACCOUNT,
+            Route(
+                kind=RouteKind.AUTOMATION_ACCOUNT,
+                subscription_id="s1",
+                resource_key=arm_key(ACCOUNT),
+            ),
+        ),
+        (f"{VAULT}/replicationProtectionContainerMappings", _under_vault(RouteKind.MAPPINGS)),
+        (f"{VAULT}/replicationProtectedItems", _under_vault(RouteKind.ITEMS)),
+        (f"{VAULT}/replicationFabrics", _under_vault(RouteKind.FABRICS)),
+        (FABRIC, _under_vault(RouteKind.FABRIC, fabric="f")),
+        (
+            f"{FABRIC}/replicationProtectionContainers",
+            _under_vault(RouteKind.CONTAINERS, fabric="f"),
+        ),
+        (CONTAINER, _under_vault(RouteKind.CONTAINER, fabric="f", container="c")),
+        (
+            f"{CONTAINER}/replicationProtectionContainerMappings",
+            _under_vault(RouteKind.CONTAINER_MAPPINGS, fabric="f", container="c"),
+        ),
+        (
+            f"{CONTAINER}/replicationProtectedItems",
+            _under_vault(RouteKind.CONTAINER_ITEMS, fabric="f", container="c"),
+        ),
+        (
+            f"{CONTAINER}/replicationProtectedItems/I",
+            _under_vault(RouteKind.ITEM, fabric="f", container="c", item="i"),
+        ),
+        (
+            MAPPING,
+            _under_vault(
+                RouteKind.MAPPING, fabric="f", container="c", mapping_key=arm_key(MAPPING)
+            ),
+        ),
+        (
+            f"{VAULT}/replicationOperationStatus/OP",
+            _under_vault(RouteKind.OPERATION_STATUS, operation_id="op"),
+        ),
+        (
+            f"{MAPPING}/operationResults/OP",
+            _under_vault(
+                RouteKind.OPERATION_RESULT,
+                fabric="f",
+                container="c",
+                mapping_key=arm_key(MAPPING),
+                operation_id="op",
+            ),
+        ),
+        ("/msi/token", Route(kind=RouteKind.TOKEN)),
+        ("/_emulator/counters", Route(kind=RouteKind.STATS)),
+    ],
+)
+def test_every_served_path_resolves_whatever_its_case(spell, path: str, expected: Route) -> None:
+    assert resolve(spell(path)) == expected
 
 
 @pytest.mark.parametrize(
     "path",
     [
         "/",
-        "/subscriptions/S1",
         VAULT,
-        f"{VAULT}/replicationFabrics",
         f"{MAPPING}/extra",
         f"{MAPPING}/operationResults",
+        f"{CONTAINER}/replicationProtectedItems/I/extra",
+        f"{ACCOUNT}/runbooks",
         "/subscriptions//providers/Microsoft.RecoveryServices/vaults",
         VAULT.replace("resourceGroups", "groups") + "/replicationProtectionContainerMappings",
     ],
