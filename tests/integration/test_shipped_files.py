@@ -11,7 +11,7 @@ import yaml
 from report_schema import SCHEMAS
 
 from orchestrator.cli import main
-from orchestrator.config.model import load_config
+from orchestrator.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
