@@ -1,8 +1,8 @@
-"""The ASR rules: read a container mapping, decide what it needs, shape the PATCH, read op status.
+"""The ASR rules: decide what a listed mapping needs, shape the PATCH, read an operation's status.
 
-Pure functions, no I/O. ARM's JSON keys are matched exactly (camelCase, as documented); every
-value compared (instance type, state, status, authentication type, ARM id) is compared
-case-insensitively, because ARM and ASR are not consistent about case (``/Subscriptions/``).
+Pure functions, no I/O. Every value compared (instance type, state, status, authentication
+type, ARM id) is compared case-insensitively, because ARM and ASR are not consistent about case
+(``/Subscriptions/``). Reading a mapping's JSON is :mod:`orchestrator.asr.mapping`'s business.
 
 A missing ``automationAccountAuthenticationType`` on a mapping counts as ``RunAsAccount``: that
 is the REST spec's declared default (``A2AProtectionContainerMappingDetails``, 2021-12-01), and
@@ -12,13 +12,18 @@ desired type, ``SystemAssignedIdentity``, such a mapping is re-applied rather th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
-from orchestrator.errors import ArmResponseError
+from orchestrator.asr.desired import (
+    KEEP_ACCOUNT,
+    Action,
+    AuthenticationType,
+    DesiredSettings,
+    DesiredState,
+)
+from orchestrator.asr.mapping import MappingSnapshot
 
 A2A: Final = "A2A"
 # Why RunAsAccount: see the module docstring.
@@ -34,35 +39,21 @@ class SkipReason(StrEnum):
     COMPLIANT = "compliant"
 
 
-class OperationState(StrEnum):
+class Verdict(StrEnum):
+    """Where an operation stands after one read of its status."""
+
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class MappingSnapshot:
-    """What one listed container mapping says about itself, as ARM sent it (case untouched).
-
-    The provider-specific fields are ``None`` when ``providerSpecificDetails`` is absent or
-    leaves them out; ``health_errors`` counts ``healthErrorDetails``.
-    """
-
-    id: str
-    name: str
-    state: str | None
-    instance_type: str | None
-    agent_auto_update_status: str | None
-    automation_account_arm_id: str | None
-    authentication_type: str | None
-    health_errors: int
+    UNREADABLE = "unreadable"  # reading the status failed, not the operation: read again later
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """The mapping needs a PATCH; ``body`` is exactly what to send."""
+    """The mapping needs a PATCH; ``body`` is exactly what to send, to reach ``desired``."""
 
     body: dict[str, object]
+    desired: DesiredSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,54 +74,6 @@ class Refuse:
 Decision = Change | Skip | Refuse
 
 
-def parse_mapping(raw: object) -> MappingSnapshot:
-    """Read one element of a mapping list's ``value`` into a snapshot.
-
-    Raises ArmResponseError, naming the mapping and the key, when the shape is not ARM's:
-    not an object, ``id`` missing, ``properties`` or ``providerSpecificDetails`` not an object,
-    ``healthErrorDetails`` not a list, or a string field holding another type.
-    """
-    if not isinstance(raw, Mapping):
-        raise ArmResponseError(f"a mapping is {_kind(raw)}, expected an object")
-    mapping_id = raw.get("id")
-    if not isinstance(mapping_id, str):
-        raise ArmResponseError(f"a mapping has id {_kind(mapping_id)}, expected a string")
-    if not mapping_id.strip():
-        raise ArmResponseError("a mapping has an empty id")
-    where = f"mapping {mapping_id}"
-    name = _optional_str(raw, "name", where, "") or mapping_id.rstrip("/").rsplit("/", 1)[-1]
-    properties = raw.get("properties")
-    if not isinstance(properties, Mapping):
-        raise ArmResponseError(f"{where}: properties is {_kind(properties)}, expected an object")
-    details = properties.get("providerSpecificDetails")
-    if details is None:
-        details = {}
-    elif not isinstance(details, Mapping):
-        raise ArmResponseError(
-            f"{where}: properties.providerSpecificDetails is {_kind(details)}, expected an object"
-        )
-    health = properties.get("healthErrorDetails")
-    if health is None:
-        health = []
-    elif not isinstance(health, list):
-        raise ArmResponseError(
-            f"{where}: properties.healthErrorDetails is {_kind(health)}, expected a list"
-        )
-    specific = "properties.providerSpecificDetails."
-    return MappingSnapshot(
-        id=mapping_id,
-        name=name,
-        state=_optional_str(properties, "state", where, "properties."),
-        instance_type=_optional_str(details, "instanceType", where, specific),
-        agent_auto_update_status=_optional_str(details, "agentAutoUpdateStatus", where, specific),
-        automation_account_arm_id=_optional_str(details, "automationAccountArmId", where, specific),
-        authentication_type=_optional_str(
-            details, "automationAccountAuthenticationType", where, specific
-        ),
-        health_errors=len(health),
-    )
-
-
 def decide(mapping: MappingSnapshot, desired: DesiredState) -> Decision:
     """What ``desired`` needs done to ``mapping``, by DESIGN's rules in DESIGN's order.
 
@@ -144,7 +87,7 @@ def decide(mapping: MappingSnapshot, desired: DesiredState) -> Decision:
     if desired.action is Action.DISABLE:
         if _same_text(mapping.agent_auto_update_status, "Disabled"):
             return Skip(SkipReason.COMPLIANT)
-        return Change(patch_body(desired, None))
+        return Change(patch_body(desired, None), desired.settings(None))
     if desired.keeps_account:
         account = mapping.automation_account_arm_id
     else:
@@ -153,7 +96,7 @@ def decide(mapping: MappingSnapshot, desired: DesiredState) -> Decision:
         return Refuse("no_automation_account", _no_account_message(desired))
     if _is_enabled_as_desired(mapping, account, desired.authentication_type):
         return Skip(SkipReason.COMPLIANT)
-    return Change(patch_body(desired, account))
+    return Change(patch_body(desired, account), desired.settings(account))
 
 
 def patch_body(desired: DesiredState, account: str | None) -> dict[str, object]:
@@ -186,17 +129,17 @@ def same_arm_id(a: str | None, b: str | None) -> bool:
     return a.rstrip("/").casefold() == b.rstrip("/").casefold()
 
 
-def classify_operation_status(status: str | None) -> OperationState:
+def classify_operation_status(status: str | None) -> Verdict:
     """Map an Azure-AsyncOperation ``status`` to running, succeeded or failed.
 
     Unknown and missing statuses count as still running: DESIGN lists the terminal ones.
     """
     folded = (status or "").strip().casefold()
     if folded in _SUCCEEDED:
-        return OperationState.SUCCEEDED
+        return Verdict.SUCCEEDED
     if folded in _FAILED:
-        return OperationState.FAILED
-    return OperationState.RUNNING
+        return Verdict.FAILED
+    return Verdict.RUNNING
 
 
 def _is_enabled_as_desired(
@@ -219,24 +162,3 @@ def _no_account_message(desired: DesiredState) -> str:
 
 def _same_text(value: str | None, expected: str) -> bool:
     return value is not None and value.strip().casefold() == expected.casefold()
-
-
-def _optional_str(obj: Mapping[str, object], key: str, where: str, path: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ArmResponseError(f"{where}: {path}{key} is {_kind(value)}, expected a string")
-
-
-def _kind(value: object) -> str:
-    """Name a JSON value's type for an error message, without echoing the value itself."""
-    if value is None:
-        return "missing or null"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), f"a {type(value).__name__}")
