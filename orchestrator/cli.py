@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(_emulator_argv(args))
     if args.command == "schema":
         return _print_schema(args.what, sys.stdout)
+    if args.command == "report":
+        return _report_show(args)
     # Logs follow sys.stderr, so a live progress display can print them above itself.
     configure_logging(fmt=args.log_format, level=args.log_level, stream=display.log_stream())
     if args.command == "validate":
@@ -79,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--fleet", metavar="FLEET.yaml")
     schema = commands.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["config", "report"])
+    saved = commands.add_parser("report", help="read a saved report")
+    views = saved.add_subparsers(dest="view", required=True, metavar="VIEW")
+    show = views.add_parser("show", help="a saved report on the terminal: totals, then failures")
+    show.add_argument("saved", metavar="REPORT")
     return parser
 
 
@@ -226,3 +232,20 @@ def _print_schema(what: str, out: TextIO) -> int:
     schema = {"$schema": SCHEMA_DIALECT, **schema}
     out.write(json.dumps(schema, indent=2) + "\n")
     return int(ExitCode.SUCCEEDED)
+
+
+def _report_show(args: argparse.Namespace) -> int:
+    """`report show REPORT`: the report on stdout, as wide as the terminal (80 when piped)."""
+    import shutil
+
+    from orchestrator.output.show import show_report
+
+    try:
+        report = load_report(args.saved)
+    except ReportError as exc:
+        sys.stderr.write(f"asr-autoupdate: {' '.join(str(exc).splitlines())}\n")
+        return int(ExitCode.INVALID)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 80
+    show_report(report, sys.stdout, width=width)
+    return int(ExitCode.SUCCEEDED)
+
