@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         return _print_schema(args.what, sys.stdout)
     if args.command == "report":
-        return _report_show(args)
+        return _report_show(args) if args.view == "show" else _report_html(args)
     # Logs follow sys.stderr, so a live progress display can print them above itself.
     configure_logging(fmt=args.log_format, level=args.log_level, stream=display.log_stream())
     if args.command == "validate":
@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     views = saved.add_subparsers(dest="view", required=True, metavar="VIEW")
     show = views.add_parser("show", help="a saved report on the terminal: totals, then failures")
     show.add_argument("saved", metavar="REPORT")
+    page = views.add_parser("html", help="a saved report as one self-contained HTML page")
+    page.add_argument("saved", metavar="REPORT")
+    page.add_argument("-o", "--output", metavar="FILE", required=True, help="write the page here")
     return parser
 
 
@@ -249,3 +252,20 @@ def _report_show(args: argparse.Namespace) -> int:
     show_report(report, sys.stdout, width=width)
     return int(ExitCode.SUCCEEDED)
 
+
+def _report_html(args: argparse.Namespace) -> int:
+    """`report html REPORT -o FILE`: the page, written atomically; 2 if either file fails."""
+    from orchestrator.output.atomic import replace_file
+    from orchestrator.output.html import render_html
+
+    try:
+        report = load_report(args.saved)
+    except ReportError as exc:
+        sys.stderr.write(f"asr-autoupdate: {' '.join(str(exc).splitlines())}\n")
+        return int(ExitCode.INVALID)
+    try:
+        replace_file(args.output, render_html(report))
+    except OSError as exc:
+        sys.stderr.write(f"asr-autoupdate: cannot write {args.output}: {exc.strerror or exc}\n")
+        return int(ExitCode.INVALID)
+    return int(ExitCode.SUCCEEDED)
