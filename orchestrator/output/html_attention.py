@@ -40,7 +40,11 @@ def attention_section(report: Report) -> str:
     )
     parts = ['<section id="attention"><h2>What needs attention</h2>']
     if not (issues or broken or agents or subscriptions_not_searched(report)):
-        parts.append('<p id="all-well">Nothing: every vault was read and no mapping failed.</p>')
+        parts.append(
+            '<p id="all-well">Nothing: every vault was read and no mapping failed.</p>'
+            if report.error is None
+            else '<p id="no-items">No vault or mapping to list: the run ended on its error, above.</p>'
+        )
     parts.append(_what_to_do(issues, broken, agents))
     if issues:
         parts.append(_issues(issues))

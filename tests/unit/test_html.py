@@ -19,7 +19,7 @@ from orchestrator.asr.rules import SkipReason
 from orchestrator.cli import main
 from orchestrator.output.html import render_html
 from orchestrator.output.html_parts import ROWS_MAX
-from orchestrator.output.report import Command, Report, SubscriptionReport, VaultReport
+from orchestrator.output.report import Command, Outcome, Report, SubscriptionReport, VaultReport
 from orchestrator.output.report_file import write_report
 from orchestrator.work.outcomes import (
     ErrorInfo,
@@ -345,6 +345,20 @@ def test_clean_report_says_nothing_needs_attention() -> None:
 
     assert '<p id="all-well">' in page
     assert '<tr class="vault" data-vault="rsv-dr-0009" data-status="ok">' in page
+
+
+def test_report_without_vaults_shows_the_runs_error_instead() -> None:
+    report = assemble(
+        Command.PLAN,
+        [],
+        error=ErrorInfo(code="no_targets", message="the targets resolved to no vault"),
+    ).model_copy(update={"exit_code": 1, "outcome": Outcome.FAILED})
+
+    page = render_html(report)
+
+    assert '<div class="error" id="run-error"><code>no_targets</code> the targets resolved' in page
+    assert '<p id="no-items">' in page and '<p id="all-well">' not in page
+    assert '<span id="vault-count" data-value="0">0</span>' in page
 
 
 def test_page_is_the_same_for_the_same_report() -> None:
