@@ -45,7 +45,7 @@ from orchestrator.output.html_parts import (
     legend,
     time_html,
 )
-from orchestrator.output.report import Command, Report, SubscriptionReport, VaultReport
+from orchestrator.output.report import Command, Outcome, Report, SubscriptionReport, VaultReport
 from orchestrator.work.outcomes import SubscriptionStatus, VaultStatus
 
 # Default-deny: no fetch of any kind, no script; only the inline style below.
@@ -81,7 +81,8 @@ def render_html(report: Report) -> str:
 
 
 def _header(report: Report) -> str:
-    badge = "" if report.exit_code == 0 else " bad"
+    # Green when it worked, amber when it only ran out of time, red for anything else.
+    badge = {Outcome.SUCCEEDED: "", Outcome.TIMED_OUT: " warn"}.get(report.outcome, " bad")
     meta = [
         ("started", time_html(report.started_at)),
         ("finished", time_html(report.finished_at)),

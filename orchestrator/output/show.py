@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.asr.agents import AgentState
+from orchestrator.asr.rules import SkipReason
 from orchestrator.output.attention import (
     ATTENTION_RESULTS,
     NOT_CURRENT_STATES,
@@ -195,7 +196,8 @@ def _by_result(report: Report) -> str:
     for result in shown:
         part = f"{getattr(report.totals, result.value):,} {_words(result)}"
         if result is MappingResult.SKIPPED and reasons:
-            part += " (" + ", ".join(f"{n:,} {reason}" for reason, n in reasons.items()) + ")"
+            why = (f"{reasons[reason]:,} {reason}" for reason in SkipReason if reasons[reason])
+            part += f" ({', '.join(why)})"
         parts.append(part)
     return ": " + ", ".join(parts)
 
