@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(_emulator_argv(args))
     if args.command == "schema":
         return _print_schema(args.what, sys.stdout)
+    if args.command == "report":
+        if args.view == "show":
+            return commands.report_show(args.saved, sys.stdout)
+        return commands.report_html(args.saved, args.output)
     command = Command(args.command)
     console = display.stderr_console() if sys.stderr.isatty() else None
     live = console is not None and not args.no_progress and command in RUNS
@@ -100,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--fleet", metavar="FLEET.yaml")
     schema = commands_.add_parser("schema", help="print a JSON Schema")
     schema.add_argument("what", choices=["config", "report", "emulator"])
+    saved = commands_.add_parser("report", help="read a saved report")
+    views = saved.add_subparsers(dest="view", required=True, metavar="VIEW")
+    show = views.add_parser("show", help="a saved report on the terminal: totals, then failures")
+    show.add_argument("saved", metavar="REPORT")
+    page = views.add_parser("html", help="a saved report as one self-contained HTML page")
+    page.add_argument("saved", metavar="REPORT")
+    page.add_argument("-o", "--output", metavar="FILE", required=True, help="write the page here")
     return parser
 
 

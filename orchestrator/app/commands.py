@@ -290,3 +290,37 @@ def describe_targets(loaded: LoadedConfig, out: TextIO) -> None:
         out.write(f"  every vault of subscription {sub.subscription_id} ({groups}{excluded})\n")
     if config.emulator is not None:
         out.write("  against the built-in emulator (started in-process)\n")
+
+
+def report_show(path: str, out: TextIO) -> int:
+    """``report show REPORT``: the report on ``out``, as wide as the terminal (80 when piped)."""
+    import shutil
+
+    from orchestrator.output.show import show_report
+
+    try:
+        report = load_report(path)
+    except ReportError as exc:
+        sys.stderr.write(f"asr-autoupdate: {' '.join(str(exc).splitlines())}\n")
+        return int(ExitCode.INVALID)
+    width = shutil.get_terminal_size().columns if out.isatty() else 80
+    show_report(report, out, width=width)
+    return int(ExitCode.SUCCEEDED)
+
+
+def report_html(path: str, output: str) -> int:
+    """``report html REPORT -o FILE``: the page, written atomically; 2 if either file fails."""
+    from orchestrator.output.atomic import replace_file
+    from orchestrator.output.html import render_html
+
+    try:
+        report = load_report(path)
+    except ReportError as exc:
+        sys.stderr.write(f"asr-autoupdate: {' '.join(str(exc).splitlines())}\n")
+        return int(ExitCode.INVALID)
+    try:
+        replace_file(output, render_html(report))
+    except OSError as exc:
+        sys.stderr.write(f"asr-autoupdate: cannot write {output}: {exc.strerror or exc}\n")
+        return int(ExitCode.INVALID)
+    return int(ExitCode.SUCCEEDED)
