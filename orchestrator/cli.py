@@ -180,9 +180,9 @@ def _emulator_argv(args: argparse.Namespace) -> list[str]:
 
 def _print_schema(what: str, out: TextIO) -> int:
     if what == "config":
-        from orchestrator.config import Config
+        from orchestrator.config.model import config_json_schema
 
-        schema = Config.model_json_schema()
+        schema = config_json_schema()
     elif what == "emulator":
         from orchestrator.emulator import FleetSpec
 

@@ -168,16 +168,37 @@ class AuditConfig(_Model):
     """An agent or certificate expiring within this many days is `expiring`."""
 
 
+# The emulator's keys are the emulator's own schema (schemas/emulator.schema.json); the config's
+# schema refers to it instead of repeating it. Pydantic resolves every "$ref" it emits itself, so
+# the block is marked here and turned into the external reference by `config_json_schema`.
+_EMULATOR_MARK: Final = "x-asr-autoupdate-emulator"
+EMULATOR_SCHEMA_FILE: Final = "emulator.schema.json"
 EmulatorBlock = Annotated[
     FleetSpec,
     WithJsonSchema(
         {
-            "$ref": "emulator.schema.json",
+            _EMULATOR_MARK: True,
             "description": "A fleet description: run against the built-in emulator "
             "(`asr-autoupdate schema emulator` prints its schema).",
         }
     ),
 ]
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The config file's JSON Schema, its ``emulator`` block a reference to the emulator's."""
+    schema = Config.model_json_schema()
+    return _refer_to_emulator(schema)
+
+
+def _refer_to_emulator(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get(_EMULATOR_MARK):
+            return {"$ref": EMULATOR_SCHEMA_FILE, "description": node["description"]}
+        return {key: _refer_to_emulator(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_refer_to_emulator(item) for item in node]
+    return node
 
 
 class Config(_Model):

@@ -7,7 +7,8 @@ A PATCH's answer decides what follows:
   run goes on) and handed to the poller;
 - a certain refusal (4xx but 409/408/429, or a connection never made): the mapping fails;
 - an *ambiguous* end — the connection dropped or timed out after the request left, a 408, 500,
-  502 or 504, a 202 naming no status URL — or a ``409 Conflict`` (an operation already runs on
+  502 or 504, an answer whose body cannot be read, a 202 naming no status URL — or a ``409
+  Conflict`` (an operation already runs on
   the mapping, perhaps the one a lost answer started): the change is *settled by reading back*.
   The mapping is read (GET); if it already carries the desired settings the change succeeded;
   if not, and the last answer was not a 409, the PATCH is sent again; after a 409 the mapping is
@@ -30,7 +31,7 @@ from orchestrator.arm.api import ArmApi, ArmResponse, http_error
 from orchestrator.arm.retry import parse_retry_after
 from orchestrator.asr.mapping import parse_mapping
 from orchestrator.asr.rules import carries
-from orchestrator.errors import ArmError, ArmTransportError, SendWithdrawn
+from orchestrator.errors import ArmError, ArmResponseError, ArmTransportError, SendWithdrawn
 from orchestrator.work.journal import Journal
 from orchestrator.work.lro import PollStrategy, PollVerdict, strategy_for
 from orchestrator.work.outcomes import ErrorInfo, MappingResult
@@ -157,6 +158,9 @@ class ChangeSender:
         except ArmTransportError as exc:
             if not exc.sent:
                 raise
+            raise _Ambiguous(ErrorInfo.from_error(exc), conflict=False) from exc
+        except ArmResponseError as exc:
+            # An answer came but could not be read (a broken body): ASR may have acted on it.
             raise _Ambiguous(ErrorInfo.from_error(exc), conflict=False) from exc
         _log.debug("patch_answered", mapping=work.name, status=response.status)
         if response.status == 409:
