@@ -22,6 +22,7 @@ from urllib.parse import quote
 import yaml
 from azure.core.credentials import AccessToken
 from multidict import CIMultiDict, CIMultiDictProxy
+from structlog.testing import capture_logs
 from virtual_clock import run_virtual
 
 from orchestrator.app.commands import RunArgs, Terminal, run
@@ -56,7 +57,9 @@ class EmulatorTransport:
         self.sent.append((method, url))
         try:
             async with asyncio.timeout(time_limit):
-                answer = await serve(self.state, InboundRequest(method, url, dict(headers), body or b""))
+                answer = await serve(
+                    self.state, InboundRequest(method, url, dict(headers), body or b"")
+                )
         except TimeoutError as exc:
             raise ArmTransportError(f"{method}: no whole answer within {time_limit} s") from exc
         if answer.dropped:
@@ -105,6 +108,7 @@ class InProcessRun:
     transport: EmulatorTransport
     directory: Path
     virtual_seconds: float = 0.0
+    events: list[dict[str, Any]] = field(default_factory=list)  # the run's log events
 
     def results(self) -> dict[str, str]:
         assert self.report is not None
@@ -124,7 +128,9 @@ class Rig:
     state: EmulatorState = field(init=False)
 
     def __post_init__(self) -> None:
-        self.state = EmulatorState(FleetSpec.model_validate(self.spec), identity_header=IDENTITY_HEADER)
+        self.state = EmulatorState(
+            FleetSpec.model_validate(self.spec), identity_header=IDENTITY_HEADER
+        )
 
     @property
     def account(self) -> str:
@@ -150,6 +156,7 @@ class Rig:
         config: Path | None = None,
         *,
         before: Callable[[EmulatorState], None] | None = None,
+        transport: Callable[[EmulatorState], EmulatorTransport] | None = None,
         **args: Any,
     ) -> InProcessRun:
         """Run ``command`` on virtual time; ``args`` are `RunArgs` fields (vaults=, retry=…)."""
@@ -157,7 +164,7 @@ class Rig:
         report_path = self.directory / "report.json"
         report_path.unlink(missing_ok=True)
         out = io.StringIO()
-        transport = EmulatorTransport(self.state)
+        transport_ = (transport or EmulatorTransport)(self.state)
         run_args = RunArgs(
             command=Command(command),
             config=str(path),
@@ -171,12 +178,15 @@ class Rig:
             started = loop.time()
             if before is not None:
                 before(self.state)
-            code = await _run(run_args, terminal, transport, self.state)
+            code = await _run(run_args, terminal, transport_, self.state)
             return code, loop.time() - started
 
-        code, seconds = run_virtual(main())
+        with capture_logs() as events:
+            code, seconds = run_virtual(main())
         report = _read(report_path, run_args.report, out.getvalue())
-        return InProcessRun(code, report, out.getvalue(), self.state, transport, self.directory, seconds)
+        return InProcessRun(
+            code, report, out.getvalue(), self.state, transport_, self.directory, seconds, events
+        )
 
 
 async def _run(
