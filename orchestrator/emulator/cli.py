@@ -46,8 +46,9 @@ async def _serve(spec: FleetSpec, host: str, port: int) -> int:
     try:
         fleet = server.state.fleet
         print(
-            f"{PROG}: {len(fleet.vaults)} vaults, {len(fleet.mappings)} mappings; "
-            f"token endpoint {server.token_endpoint}",
+            f"{PROG}: {len(fleet.vaults)} vaults, {len(fleet.mappings)} mappings in "
+            f"{len(fleet.subscriptions)} subscriptions; token endpoint {server.token_endpoint}; "
+            f"the fleet's Automation account {fleet.automation_account}",
             file=sys.stderr,
             flush=True,
         )
