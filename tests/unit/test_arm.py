@@ -833,6 +833,41 @@ async def test_a_body_arriving_in_several_network_reads_is_read_whole() -> None:
     assert response.body == page
 
 
+class _SilentSession:
+    """A server that accepts the request and never answers."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def request(self, method: str, url: str, **kwargs: Any) -> _SilentSession:
+        self.requests += 1
+        return self
+
+    async def __aenter__(self) -> None:
+        await asyncio.sleep(3600)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+async def test_every_request_has_a_total_time_limit() -> None:
+    session = _SilentSession()
+    client = ArmClient(
+        AiohttpTransport(session),  # type: ignore[arg-type]  # a fake session
+        TokenProvider(FakeCredential(), "s", credential_name="x"),  # type: ignore[arg-type]
+        LimiterRegistry(set_limit=SET_QUOTA, get_limit=GET_QUOTA, scope=LimitScope.RUN),
+        endpoint=ENDPOINT,
+        api_version=API,
+        policy=FAST,
+        request_timeout=5.0,
+    )
+    started = now()
+    with pytest.raises(ArmTransportError, match="no whole answer within 5 s") as raised:
+        await client.get(LIST_URL, subscription_id=SUB, attempts=1)
+    assert now() - started == pytest.approx(5.0)
+    assert (raised.value.sent, session.requests) == (True, 1)
+
+
 # --- get_ok and http_error ------------------------------------------------------------------------
 
 
