@@ -192,7 +192,7 @@ def test_a_slot_released_twice_is_one_call_in_the_window() -> None:
         await asyncio.sleep(1.0)
         slot.release()
         slot.release()
-        return await asyncio.gather(start_at(limiter, 2.0), start_at(limiter, 2.0))
+        return list(await asyncio.gather(start_at(limiter, 2.0), start_at(limiter, 2.0)))
 
     assert run_virtual(main()) == [2.0, 11.0]
 
@@ -629,7 +629,7 @@ def test_abandoning_twice_or_after_a_release_does_nothing() -> None:
         await asyncio.sleep(1.0)
         released.release()
         released.abandon()  # too late: it was sent and answered
-        starts = await asyncio.gather(start_at(limiter, 2.0), start_at(limiter, 2.0))
+        starts = list(await asyncio.gather(start_at(limiter, 2.0), start_at(limiter, 2.0)))
         return abandoned, released, starts
 
     abandoned, released, starts = run_virtual(main())
