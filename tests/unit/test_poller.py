@@ -512,13 +512,13 @@ def test_a_running_operation_is_read_again_where_those_that_ran_as_long_are_done
     done = Done(1)
 
     async def main() -> None:
-        poller = Poller(client, model=model_of([10.0, 10.0, 10.0, 30.0, 30.0, 60.0, 60.0]))
+        poller = Poller(client, model=model_of([float(d) for d in range(1, 21)]))
         await track_all(poller, [operation(url, done)], done)
 
     virtual(main)
-    # 0.8 of all by 60 s; of those past 60 s, none known: past every known duration it reads
-    # at a quarter of the time it has run (capped by MAX_POLL_INTERVAL).
-    assert client.times(url) == [60.0, 75.0, 93.75]
+    # 80 % of all are done by 16 s; of those that ran past 16 s (17..20 s), 80 % by 20 s; past
+    # every known duration, it reads again after a quarter of the time it has run.
+    assert client.times(url) == [16.0, 20.0, 25.0]
 
 
 # --- rule 2b: scouts while the model knows too little ----------------------------------------
@@ -573,22 +573,29 @@ def test_the_waiting_operations_are_released_as_soon_as_the_model_is_ready() -> 
     assert [client.times(url) for url in waiting] == [[1.0]] * 3  # not at UNKNOWN_WAIT (5 s)
 
 
-def test_the_waiting_operations_never_wait_longer_than_unknown_wait() -> None:
+def test_a_released_operation_still_waits_no_longer_than_unknown_wait() -> None:
+    """The model becomes ready at 1 s, saying 50 s: the waiting one is read at UNKNOWN_WAIT,
+    as it would have been had the lesson never come."""
     scouts = [f"{BASE}/scout{i}" for i in range(SCOUTS)]
     late = f"{BASE}/late"
-    operations = {url: Simulated(ends_at=3.0) for url in scouts}
-    operations[late] = Simulated(ends_at=100.0)
+    operations = {url: Simulated(ends_at=1_000.0) for url in [*scouts, late]}
+    operations[scouts[0]] = Simulated(ends_at=1.0)
     client = FakeArm(operations=operations)
     done = Done(len(operations))
+    model = model_of([50.0] * (MIN_SAMPLES - 1))
 
     async def main() -> None:
-        ops = [operation(url, done) for url in [*scouts, late]]
-        await track_all(Poller(client), ops, done)
+        poller = Poller(client, model=model)
+        runner = asyncio.create_task(poller.run())
+        for url in [*scouts, late]:
+            poller.track(operation(url, done))
+        await asyncio.sleep(10.0)
+        assert model.ready
+        runner.cancel()
 
     virtual(main)
-    # The model becomes ready at 4 s (scouts read at 0.5, 1, 2, 4): the late one, due at
-    # min(its estimate, UNKNOWN_WAIT) = 3 s, is read at once rather than later.
-    assert client.times(late)[0] == 4.0
+    assert done.at[scouts[0]] == 1.0  # the lesson came at 1 s
+    assert client.times(late)[0] == UNKNOWN_WAIT
 
 
 # --- rule 3: no later than MAX_POLL_INTERVAL after the last, nor past the deadline ------------
@@ -618,20 +625,6 @@ def test_the_last_read_is_due_just_before_the_deadline() -> None:
 
     virtual(main)
     assert client.times(url) == [100.0 - DEADLINE_MARGIN]
-
-
-def test_an_operation_tracked_at_the_deadline_is_still_read_once() -> None:
-    url = f"{BASE}/a"
-    client = FakeArm({url: [succeeded()]})
-    done = Done(1)
-
-    async def main() -> None:
-        poller = Poller(client, model=ready_model(30.0), deadline=100.0)
-        await track_all(poller, [operation(url, done, started=99.5)], done)
-
-    assert len(client.calls) == 0
-    virtual(main, start=99.5)
-    assert client.times(url) == [129.5]  # the deadline is too near to bring it forward
 
 
 # --- durations learned from the tool's own clock -------------------------------------------------
