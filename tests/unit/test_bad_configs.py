@@ -17,7 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.config.model import MAX_CONFIG_BYTES, LoadedConfig, load_config
+from orchestrator.config import LoadedConfig, load_config
+from orchestrator.config.source import MAX_CONFIG_BYTES
 from orchestrator.errors import ConfigError
 
 CORPUS = Path(__file__).parents[1] / "configs" / "bad"

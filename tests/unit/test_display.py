@@ -1,64 +1,29 @@
-"""The terminal display: progress counting, the live panel, the summary and plan tables."""
+"""The live display (orchestrator.output.display): the progress panel and its pace line, the
+live redraw that keeps stderr lines above it, and the streams it draws on. What follows a run
+(the summary, plan's changes, the failures) is test_summary.py's."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from rich.console import Console, RenderableType
 
-from orchestrator.arm.limits import LimiterRegistry, LimiterTotals, LimitSpec
-from orchestrator.asr.desired import Action, DesiredState
-from orchestrator.asr.rules import SkipReason, parse_mapping
-from orchestrator.asr.targets import VaultId, VaultTarget
-from orchestrator.config.model import Config
+from orchestrator.arm.limits import LimiterTotals
 from orchestrator.output.display import (
-    PLAN_ROWS_MAX,
+    REFRESH_SECONDS,
     CurrentStderr,
     LiveProgress,
-    PlanRow,
-    plan_rows,
-    plan_table,
-    print_outcome,
+    live_progress,
+    log_stream,
     progress_panel,
-    summary_table,
+    stderr_console,
 )
-from orchestrator.output.report import (
-    Calls,
-    Command,
-    ErrorInfo,
-    MappingBefore,
-    MappingReport,
-    MappingResult,
-    Outcome,
-    Report,
-    SubscriptionReport,
-    VaultReport,
-    VaultStatus,
-    compute_totals,
-)
+from orchestrator.output.report import Command
 from orchestrator.work.progress import Phase, Progress, ProgressSnapshot
-from orchestrator.work.records import MappingWork, Stage, VaultWork
-
-SUB_A = "11111111-1111-1111-1111-111111111111"
-SUB_B = "22222222-2222-2222-2222-222222222222"
-SUB_C = "33333333-3333-3333-3333-333333333333"
-ACCOUNT = (
-    f"/subscriptions/{SUB_A}/resourceGroups/rg-automation/providers/"
-    "Microsoft.Automation/automationAccounts/aa-fleet"
-)
-OLD_ACCOUNT = ACCOUNT.replace("aa-fleet", "aa-old")
-NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
-
-
-def vault_id(sub: str, name: str) -> str:
-    return (
-        f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/{name}"
-    )
 
 
 def render(renderable: RenderableType, width: int = 160) -> str:
@@ -67,92 +32,6 @@ def render(renderable: RenderableType, width: int = 160) -> str:
     out = console.file
     assert isinstance(out, io.StringIO)
     return out.getvalue()
-
-
-# --- Progress ----------------------------------------------------------------------------------
-
-
-def work(stage: Stage, result: MappingResult | None = None, name: str = "m1") -> MappingWork:
-    vault = VaultWork(
-        VaultTarget(VaultId.parse(vault_id(SUB_A, "v1")), DesiredState(Action.ENABLE, ACCOUNT))
-    )
-    raw = {
-        "id": vault_id(SUB_A, "v1") + f"/replicationProtectionContainerMappings/{name}",
-        "properties": {"state": "Paired", "providerSpecificDetails": {"instanceType": "A2A"}},
-    }
-    record = MappingWork.listed(parse_mapping(raw), vault)
-    record.stage, record.result = stage, result
-    return record
-
-
-def test_an_accepted_patch_counts_as_running_until_its_operation_ends() -> None:
-    progress = Progress(3)
-    accepted = work(Stage.RUNNING)
-    progress.patch_done(accepted)
-    assert progress.snapshot().operations_running == 1
-    accepted.stage, accepted.result = Stage.DONE, MappingResult.SUCCEEDED
-    progress.operation_done(accepted)
-    snapshot = progress.snapshot()
-    assert (snapshot.patches_sent, snapshot.operations_done, snapshot.operations_running) == (
-        1,
-        1,
-        0,
-    )
-
-
-def test_a_refused_patch_counts_as_refused_not_running() -> None:
-    progress = Progress(1)
-    progress.patch_done(work(Stage.DONE, MappingResult.FAILED))
-    snapshot = progress.snapshot()
-    assert (snapshot.patches_sent, snapshot.patches_failed, snapshot.operations_running) == (
-        1,
-        1,
-        0,
-    )
-
-
-def test_a_resumed_operation_ending_never_makes_running_negative() -> None:
-    progress = Progress(1)
-    progress.operation_done(work(Stage.DONE, MappingResult.FAILED))
-    snapshot = progress.snapshot()
-    assert snapshot.operations_running == 0
-    assert (snapshot.operations_done, snapshot.operations_failed) == (1, 1)
-
-
-def test_a_listed_vault_adds_its_mappings_and_a_failed_one_counts_as_failed() -> None:
-    progress = Progress(2)
-    listed = work(Stage.LISTED)
-    vault = VaultWork(
-        VaultTarget(VaultId.parse(vault_id(SUB_A, "v1")), DesiredState(Action.DISABLE, None))
-    )
-    vault.add(listed)
-    progress.vault_listed(vault)
-    broken = VaultWork(
-        VaultTarget(VaultId.parse(vault_id(SUB_A, "v2")), DesiredState(Action.DISABLE, None))
-    )
-    broken.fail(ErrorInfo(code="http_404", message="gone"))
-    progress.vault_listed(broken)
-    snapshot = progress.snapshot()
-    assert (snapshot.vaults_listed, snapshot.vaults_failed, snapshot.mappings_listed) == (2, 1, 1)
-
-
-async def test_a_snapshot_carries_the_limiters_totals_once_they_are_watched() -> None:
-    progress = Progress()
-    assert progress.snapshot().limits is None
-    registry = LimiterRegistry(
-        set_limit=LimitSpec(200, 60), get_limit=LimitSpec(10_000, 3_600), scope="run"
-    )
-    progress.watch_limits(registry)
-    registry.scope_for(SUB_A).set.pause(0.0)
-    limits = progress.snapshot().limits
-    assert limits is not None and limits.pauses == 1
-
-
-def test_the_phase_moves_as_the_runner_says() -> None:
-    progress = Progress()
-    assert progress.snapshot().phase is Phase.STARTING
-    progress.begin(Phase.DISCOVERING)
-    assert progress.snapshot().phase is Phase.DISCOVERING
 
 
 # --- the live panel ----------------------------------------------------------------------------
@@ -170,6 +49,7 @@ def snapshot(**changes: Any) -> ProgressSnapshot:
         "operations_done": 35,
         "operations_failed": 1,
         "operations_running": 3,
+        "patches_queued": 0,
         "limits": LimiterTotals(
             get_acquired=90, set_acquired=40, get_waiting=2, set_waiting=3, pauses=1
         ),
@@ -209,7 +89,7 @@ async def test_the_live_display_prints_stderr_lines_above_itself_and_gives_stder
         assert sys.stderr is not before
         CurrentStderr().write("vault_listed vault=v1\n")
         progress.vaults_listed = 4
-        await asyncio.sleep(0.3)  # at least one redraw from the loop
+        await asyncio.sleep(REFRESH_SECONDS * 1.2)  # at least one redraw from the loop
     assert sys.stderr is before
     text = out.getvalue()
     assert "vault_listed vault=v1" in text
@@ -225,228 +105,56 @@ def test_current_stderr_follows_whatever_sys_stderr_is(monkeypatch: pytest.Monke
     assert stream.isatty() is False
 
 
-# --- after the run -----------------------------------------------------------------------------
+def test_the_pace_line_shows_the_rate_the_queue_and_when_it_will_have_been_sent() -> None:
+    frame = snapshot(rate=194.6, patches_queued=420, eta_s=125.6)
+    text = render(progress_panel(frame, "asr-autoupdate apply", 1.0, changes=True))
+    assert "195 PATCH/min · 420 queued · ETA 2:06 to send them" in text
 
 
-def mapping(
-    vault: str,
-    name: str,
-    result: MappingResult,
-    *,
-    status: str | None = "Disabled",
-    account: str | None = None,
-    auth: str | None = None,
-    health: int = 0,
-) -> MappingReport:
-    return MappingReport(
-        id=f"{vault}/replicationProtectionContainerMappings/{name}",
-        result=result,
-        skip_reason=SkipReason.COMPLIANT if result is MappingResult.SKIPPED else None,
-        before=MappingBefore(
-            agent_auto_update_status=status,
-            automation_account_arm_id=account,
-            authentication_type=auth,
-            health_errors=health,
-            state="Paired",
-        ),
-        operation=None,
-    )
+def test_the_pace_line_is_left_out_until_there_is_a_pace_to_show() -> None:
+    text = render(progress_panel(snapshot(), "asr-autoupdate apply", 1.0, changes=True))
+    assert "Pace" not in text
+    with_rate = render(progress_panel(snapshot(rate=3.0), "t", 1.0, changes=True))
+    assert "3 PATCH/min" in with_rate and "ETA" not in with_rate
 
 
-def vault(vault_id_: str, sub: str, *mappings: MappingReport) -> VaultReport:
-    return VaultReport(
-        id=vault_id_,
-        subscription_id=sub,
-        status=VaultStatus.OK,
-        error=None,
-        mappings=list(mappings),
-    )
+def test_plan_shows_no_pace() -> None:
+    frame = snapshot(rate=10.0, patches_queued=5, eta_s=2.0)
+    assert "Pace" not in render(progress_panel(frame, "asr-autoupdate plan", 1.0, changes=False))
 
 
-def report(
-    vaults: list[VaultReport],
-    *,
-    command: Command = Command.APPLY,
-    subscriptions: list[SubscriptionReport] | None = None,
-    exit_code: int = 0,
-) -> Report:
-    outcome = {0: Outcome.SUCCEEDED, 1: Outcome.FAILED}[exit_code]
-    return Report(
-        run_id="r",
-        command=command,
-        action=Action.ENABLE,
-        started_at=NOW,
-        finished_at=NOW,
-        duration_s=2.5,
-        outcome=outcome,
-        exit_code=exit_code,
-        totals=compute_totals(vaults),
-        calls=Calls(get=1, set=1, throttled=0, retried=0),
-        vaults=vaults,
-        subscriptions=subscriptions,
-    )
+def test_a_panel_with_nothing_failed_says_nothing_of_failures() -> None:
+    frame = snapshot(vaults_failed=0, patches_failed=0, operations_failed=0)
+    text = render(progress_panel(frame, "asr-autoupdate apply", 1.0, changes=True))
+    assert "failed" not in text and "refused" not in text
 
 
-def test_the_summary_has_a_row_per_subscription_and_a_total() -> None:
-    a1, b1 = vault_id(SUB_A, "va1"), vault_id(SUB_B, "vb1")
-    forbidden = SubscriptionReport(
-        id=SUB_C,
-        status=VaultStatus.ERROR,
-        error=ErrorInfo(code="AuthorizationFailed", message="no role"),
-        vaults_found=0,
-    )
-    ok = [
-        SubscriptionReport(id=s, status=VaultStatus.OK, error=None, vaults_found=1)
-        for s in (SUB_A, SUB_B)
-    ]
-    done = report(
-        [
-            vault(
-                a1,
-                SUB_A,
-                mapping(a1, "m1", MappingResult.SUCCEEDED),
-                mapping(a1, "m2", MappingResult.SKIPPED),
-            ),
-            vault(b1, SUB_B, mapping(b1, "m1", MappingResult.FAILED)),
-        ],
-        subscriptions=[*ok, forbidden],
-        exit_code=1,
-    )
-    lines = render(summary_table(done)).splitlines()
-    assert "apply failed (exit 1) in 2.5s: 2 vaults, 3 mappings" in lines[0]
-    row_a = next(line for line in lines if SUB_A in line).split()
-    assert row_a == [SUB_A, "1", "1", "1", "0", "1", "0", "ok"]  # vaults changed succ fail skip t/o
-    row_b = next(line for line in lines if SUB_B in line).split()
-    assert row_b == [SUB_B, "1", "1", "0", "1", "0", "0", "ok"]
-    assert "error: AuthorizationFailed" in next(line for line in lines if SUB_C in line)
-    assert next(line for line in lines if line.strip().startswith("Total")).split() == [
-        "Total", "2", "2", "1", "1", "1", "0"
-    ]  # fmt: skip
+def test_live_progress_for_apply_shows_changes_and_for_plan_does_not() -> None:
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    progress = Progress(1)
+    apply_frame = render(live_progress(Command.APPLY, console)(progress).render())
+    plan_frame = render(live_progress(Command.PLAN, console)(progress).render())
+    assert "asr-autoupdate apply" in apply_frame and "PATCHes" in apply_frame
+    assert "asr-autoupdate plan" in plan_frame and "PATCHes" not in plan_frame
 
 
-def test_the_plan_summary_counts_what_would_change() -> None:
-    a1 = vault_id(SUB_A, "va1")
-    planned = report(
-        [vault(a1, SUB_A, mapping(a1, "m1", MappingResult.WOULD_CHANGE))], command=Command.PLAN
-    )
-    text = render(summary_table(planned))
-    assert "Would change" in text and "Succeeded" not in text
-    assert "Status" not in text  # every subscription is ok: no column for it
-    assert "Total" not in text  # one subscription: no footer
-
-
-def test_not_started_appears_only_when_something_was_not_started() -> None:
-    a1 = vault_id(SUB_A, "va1")
-    assert "Not started" not in render(summary_table(report([vault(a1, SUB_A)])))
-    late = report([vault(a1, SUB_A, mapping(a1, "m1", MappingResult.NOT_STARTED))], exit_code=1)
-    assert "Not started" in render(summary_table(late))
-
-
-def config(**keys: Any) -> Config:
-    return Config.model_validate({"action": "enable", "subscriptions": [SUB_A], **keys})
-
-
-def test_plan_rows_show_current_and_desired_settings() -> None:
-    a1 = vault_id(SUB_A, "va1")
-    planned = report(
-        [
-            vault(
-                a1,
-                SUB_A,
-                mapping(a1, "off", MappingResult.WOULD_CHANGE),
-                mapping(
-                    a1,
-                    "sick",
-                    MappingResult.WOULD_CHANGE,
-                    status="Enabled",
-                    account=ACCOUNT,
-                    auth="SystemAssignedIdentity",
-                    health=2,
-                ),
-                mapping(a1, "fine", MappingResult.SKIPPED),
-            )
-        ],
-        command=Command.PLAN,
-    )
-    rows = plan_rows(planned, config(automation_account=ACCOUNT))
-    assert rows == [
-        PlanRow("va1", "off", "Disabled, —, —", "Enabled, aa-fleet, SystemAssignedIdentity"),
-        PlanRow(
-            "va1",
-            "sick",
-            "Enabled, aa-fleet, SystemAssignedIdentity",
-            "Enabled, aa-fleet, SystemAssignedIdentity (repair: 2 health errors)",
-        ),
-    ]
-
-
-def test_keep_desires_each_mappings_own_account() -> None:
-    a1 = vault_id(SUB_A, "va1")
-    planned = report(
-        [
-            vault(
-                a1,
-                SUB_A,
-                mapping(
-                    a1,
-                    "m",
-                    MappingResult.WOULD_CHANGE,
-                    status="Enabled",
-                    account=OLD_ACCOUNT,
-                    auth="RunAsAccount",
-                ),
-            )
-        ],
-        command=Command.PLAN,
-    )
-    [row] = plan_rows(planned, config(automation_account="keep"))
-    assert row.current == "Enabled, aa-old, RunAsAccount"
-    assert row.desired == "Enabled, aa-old, SystemAssignedIdentity"
-
-
-def test_a_vaults_own_override_decides_its_desired_settings() -> None:
-    a1, a2 = vault_id(SUB_A, "va1"), vault_id(SUB_A, "va2")
-    planned = report(
-        [
-            vault(
-                a1,
-                SUB_A,
-                mapping(
-                    a1,
-                    "m",
-                    MappingResult.WOULD_CHANGE,
-                    status="Enabled",
-                    account=ACCOUNT,
-                    auth="SystemAssignedIdentity",
-                ),
-            ),
-            vault(a2, SUB_A, mapping(a2, "m", MappingResult.WOULD_CHANGE)),
-        ],
-        command=Command.PLAN,
-    )
-    overrides = config(
-        automation_account=ACCOUNT,
-        vaults=[
-            {"id": a1.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/"), "action": "disable"}
-        ],
-    )
-    first, second = plan_rows(planned, overrides)
-    assert first.desired == "Disabled, aa-fleet, SystemAssignedIdentity"
-    assert second.desired == "Enabled, aa-fleet, SystemAssignedIdentity"
-
-
-def test_a_long_plan_points_at_the_report_for_the_rest() -> None:
-    rows = [PlanRow("v", f"m{i}", "a", "b") for i in range(PLAN_ROWS_MAX)]
-    text = render(plan_table(rows, PLAN_ROWS_MAX + 7))
-    assert "… and 7 more: every mapping is in the report" in text
-
-
-def test_print_outcome_shows_plans_changes_before_the_summary() -> None:
-    a1 = vault_id(SUB_A, "va1")
-    planned = report(
-        [vault(a1, SUB_A, mapping(a1, "m", MappingResult.WOULD_CHANGE))], command=Command.PLAN
-    )
+async def test_the_last_frame_stays_and_stderr_comes_back_when_the_block_fails() -> None:
     out = io.StringIO()
-    print_outcome(planned, config(automation_account=ACCOUNT), Console(file=out, width=160))
-    text = out.getvalue()
-    assert text.index("would change (status") < text.index("plan succeeded (exit 0)")
+    console = Console(file=out, width=100, force_terminal=True, color_system=None)
+    before = sys.stderr
+    with pytest.raises(RuntimeError):
+        async with LiveProgress(Progress(2), console=console, title="asr-autoupdate apply"):
+            raise RuntimeError("the run crashed")
+    assert sys.stderr is before
+    assert "0/2 listed" in out.getvalue()
+
+
+def test_the_log_stream_and_the_console_follow_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", replaced)
+    log_stream().write("a log line\n")
+    assert replaced.getvalue() == "a log line\n"
+    assert stderr_console().file is replaced
+    other = io.StringIO()
+    assert stderr_console(other).file is other
+    assert repr(CurrentStderr()) == "<CurrentStderr>"

@@ -1,4 +1,8 @@
-"""Tests for orchestrator.arm.limits, on virtual time (see virtual_clock.py)."""
+"""The limiter and its registry (orchestrator.arm.limits), on virtual time (see virtual_clock.py).
+
+The window's pure arithmetic is test_window.py's. "No slot leaked" is proven by behaviour:
+the next ``calls`` acquisitions are granted at once, or the window admits exactly what it should.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,16 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from virtual_clock import VirtualClockLoop, VirtualDeadlockError, run_virtual
 
 from orchestrator.arm.limits import (
+    ASR_GET_QUOTA,
+    ASR_SET_QUOTA,
     CallKind,
     LimiterRegistry,
-    LimitSpec,
-    SlidingWindow,
+    LimitScope,
+    Quota,
     SlidingWindowLimiter,
     Slot,
     default_margin,
@@ -57,128 +64,6 @@ def test_virtual_clock_reports_a_deadlock_instead_of_hanging() -> None:
         loop.close()
 
 
-# --- SlidingWindow: the pure arithmetic ------------------------------------------------------
-
-
-def reference_next_allowed(
-    ends: list[float], open_calls: int, calls: int, seconds: float, now: float
-) -> float:
-    """Brute force: the first candidate time >= now at which fewer than `calls` slots are taken,
-    an open call taking one for good and an ended one until `seconds` after its end."""
-    if open_calls >= calls:
-        return math.inf
-    candidates = sorted({now, *(e + seconds for e in ends if e + seconds >= now)})
-    for t in candidates:
-        if open_calls + sum(1 for e in ends if e + seconds > t) < calls:
-            return t
-    raise AssertionError("some candidate must be free")
-
-
-@given(
-    calls=st.integers(1, 8),
-    seconds=st.floats(0.1, 100.0),
-    steps=st.lists(
-        st.tuples(
-            st.floats(0.0, 50.0), st.sampled_from(["start", "end", "abandon"]), st.integers(0, 7)
-        ),
-        min_size=1,
-        max_size=60,
-    ),
-)
-def test_window_grants_the_earliest_time_with_room_and_never_more(
-    calls: int, seconds: float, steps: list[tuple[float, str, int]]
-) -> None:
-    window = SlidingWindow(calls, seconds)
-    ended: list[tuple[float, float]] = []  # (start, end) of each ended call
-    ends: list[float] = []
-    open_starts: list[float] = []
-    all_starts: list[float] = []
-    now = 0.0
-    for gap, step, pick in steps:
-        now += gap
-        if step == "start":
-            allowed = window.next_allowed(now)
-            assert allowed == reference_next_allowed(ends, len(open_starts), calls, seconds, now)
-            if allowed == math.inf:
-                continue
-            window.start(allowed)
-            open_starts.append(allowed)
-            all_starts.append(allowed)
-            now = allowed
-        elif open_starts:
-            start = open_starts.pop(pick % len(open_starts))
-            if step == "end":
-                window.end(now)
-                ended.append((start, now))
-                ends.append(now)
-            else:
-                window.abandon()
-                all_starts.remove(start)
-        assert window.open == len(open_starts)
-    # At every start, at most `calls` slots were taken: [start, end + seconds) or still open.
-    taken = [(s, e + seconds) for s, e in ended] + [(s, math.inf) for s in open_starts]
-    for t in all_starts:
-        assert sum(1 for s, until in taken if s <= t < until) <= calls
-
-
-def test_window_has_room_until_full_then_frees_a_window_after_the_oldest_end() -> None:
-    window = SlidingWindow(2, 10.0)
-    assert window.free_at() == -math.inf
-    for start, end in [(1.0, 1.5), (3.0, 4.0)]:
-        window.start(start)
-        window.end(end)
-    assert window.next_allowed(5.0) == 11.5
-    assert window.next_allowed(11.5) == 11.5
-
-
-def test_an_open_call_holds_its_slot_until_it_ends_and_a_window_more() -> None:
-    window = SlidingWindow(1, 10.0)
-    window.start(0.0)
-    assert (window.open, window.free_at(), window.next_allowed(100.0)) == (1, math.inf, math.inf)
-    window.end(3.0)
-    assert (window.open, window.next_allowed(5.0)) == (0, 13.0)
-
-
-def test_window_refuses_a_start_without_room() -> None:
-    window = SlidingWindow(1, 10.0)
-    window.start(0.0)
-    with pytest.raises(ValueError, match="no free slot"):
-        window.start(0.0)
-    window.end(0.0)
-    with pytest.raises(ValueError, match="no free slot"):
-        window.start(9.999)
-
-
-@pytest.mark.parametrize("step", ["start", "end"])
-def test_window_refuses_time_going_backwards(step: str) -> None:
-    window = SlidingWindow(5, 10.0)
-    window.start(5.0)
-    with pytest.raises(ValueError, match="backwards"):
-        getattr(window, step)(4.0)
-
-
-def test_window_refuses_to_end_a_call_that_is_not_open() -> None:
-    window = SlidingWindow(1, 10.0)
-    with pytest.raises(ValueError, match="no call is open"):
-        window.end(1.0)
-    with pytest.raises(ValueError, match="no call is open"):
-        window.abandon()
-
-
-def test_window_abandon_gives_a_slot_back_at_once() -> None:
-    window = SlidingWindow(1, 10.0)
-    window.start(2.0)
-    window.abandon()
-    assert window.next_allowed(2.0) == 2.0
-    assert (window.open, len(window)) == (0, 0)
-
-
-@pytest.mark.parametrize(("calls", "seconds"), [(0, 1.0), (1, 0.0), (1, -1.0), (1, math.inf)])
-def test_window_rejects_a_nonsense_limit(calls: int, seconds: float) -> None:
-    with pytest.raises(ValueError, match="must be"):
-        SlidingWindow(calls, seconds)
-
-
 # --- SlidingWindowLimiter --------------------------------------------------------------------
 
 
@@ -211,6 +96,31 @@ async def call_at(
 async def start_at(limiter: SlidingWindowLimiter, at: float, priority: float = 0.0) -> float:
     """A call answered the moment it is granted: its grant time."""
     return (await call_at(limiter, at, priority=priority)).granted_at
+
+
+def granted_at_once(limiter: SlidingWindowLimiter, *, reserve: int = 0) -> Slot | None:
+    """Acquire by hand, on the running loop: the slot if granted without waiting, else None
+    (the queued acquire is cancelled, leaving the limiter as it was)."""
+    step = limiter.acquire(reserve=reserve).__await__()
+    try:
+        step.send(None)
+    except StopIteration as done:
+        slot = done.value
+        assert isinstance(slot, Slot)
+        return slot
+    with contextlib.suppress(asyncio.CancelledError):
+        step.throw(asyncio.CancelledError())
+    return None
+
+
+def admits_at_once(limiter: SlidingWindowLimiter) -> int:
+    """How many calls would start right now (found by taking them, then giving them back)."""
+    held = []
+    while (slot := granted_at_once(limiter)) is not None:
+        held.append(slot)
+    for slot in held:
+        slot.abandon()
+    return len(held)
 
 
 def test_first_window_admits_calls_at_once_and_the_next_waits_a_window_past_an_answer() -> None:
@@ -269,12 +179,22 @@ def test_releasing_a_slot_again_does_nothing() -> None:
 
     slot = run_virtual(main())
     assert (slot.granted_at, slot.released_at) == (0.0, 1.0)
-    assert (limiter.in_flight, limiter.acquired, repr(slot)) == (
-        0,
-        1,
-        "<Slot 'set' granted 0.000, released 1.000>",
-    )
+    assert (limiter.acquired, repr(slot)) == (1, "<Slot 'set' granted 0.000, released 1.000>")
     assert "log: 1/2" in repr(limiter)
+
+
+def test_a_slot_released_twice_is_one_call_in_the_window() -> None:
+    """One end logged, no slot leaked: one more call now, the next a window after the release."""
+    limiter = SlidingWindowLimiter(2, 10.0, name="set", margin=0.0)
+
+    async def main() -> list[float]:
+        slot = await limiter.acquire()
+        await asyncio.sleep(1.0)
+        slot.release()
+        slot.release()
+        return list(await asyncio.gather(start_at(limiter, 2.0), start_at(limiter, 2.0)))
+
+    assert run_virtual(main()) == [2.0, 11.0]
 
 
 def test_a_call_cancelled_in_flight_releases_its_slot_when_cancelled() -> None:
@@ -289,13 +209,12 @@ def test_a_call_cancelled_in_flight_releases_its_slot_when_cancelled() -> None:
     async def main() -> float:
         call = asyncio.create_task(hung())
         await asyncio.sleep(4.0)
-        assert limiter.in_flight == 1
+        assert granted_at_once(limiter) is None  # the hung call holds the only slot
         call.cancel()
         return await start_at(limiter, 5.0)
 
     assert run_virtual(main()) == 14.0
     assert slots[0].released_at == 4.0
-    assert limiter.in_flight == 0
 
 
 def test_acquire_with_a_free_slot_returns_without_yielding_to_the_loop() -> None:
@@ -308,7 +227,8 @@ def test_acquire_with_a_free_slot_returns_without_yielding_to_the_loop() -> None
         assert isinstance(done.value.value, Slot)
 
     run_virtual(main())
-    assert (limiter.acquired, limiter.in_flight) == (1, 1)
+    assert limiter.acquired == 1
+    assert "in flight: 1" in repr(limiter)
 
 
 @pytest.mark.parametrize(
@@ -386,7 +306,20 @@ def test_a_newcomer_does_not_overtake_a_waiter_when_a_slot_frees_as_it_arrives()
 
     assert run_virtual(main()) == 10.0
     assert newcomer_started_at_once == [False]
-    assert (limiter.acquired, limiter.waiting, limiter.in_flight) == (2, 0, 0)
+    assert (limiter.acquired, limiter.waiting) == (2, 0)
+
+
+def test_a_newcomer_that_gave_up_in_the_queue_leaks_no_slot() -> None:
+    limiter = SlidingWindowLimiter(1, 10.0, name="set", margin=0.0)
+
+    async def main() -> tuple[float, float]:
+        with await limiter.acquire():
+            pass
+        assert granted_at_once(limiter) is None  # queued, then given up
+        first = await start_at(limiter, 0.0)
+        return first, await start_at(limiter, 0.0)
+
+    assert run_virtual(main()) == (10.0, 20.0)  # each a window after the one before
 
 
 def test_a_timer_run_early_by_a_coarse_loop_clock_does_not_start_a_call_early() -> None:
@@ -417,14 +350,32 @@ def test_a_waiter_cancelled_in_the_queue_never_takes_a_slot() -> None:
         return await kept
 
     assert run_virtual(main()) == 10.0
-    assert (limiter.acquired, limiter.waiting, limiter.in_flight) == (2, 0, 0)
+    assert (limiter.acquired, limiter.waiting) == (2, 0)
+
+
+def test_a_waiter_cancelled_in_the_queue_leaves_the_window_as_it_was() -> None:
+    limiter = SlidingWindowLimiter(2, 10.0, name="set", margin=0.0)
+
+    async def main() -> tuple[list[float], int]:
+        held = [await limiter.acquire(), await limiter.acquire()]
+        cancelled = asyncio.create_task(start_at(limiter, 0.0))
+        await asyncio.sleep(1.0)
+        cancelled.cancel()
+        for slot in held:
+            slot.release()
+        later = [await start_at(limiter, 11.0), await start_at(limiter, 11.0)]
+        await asyncio.sleep(10.0)
+        return later, admits_at_once(limiter)
+
+    # Both slots free a window after their release, and then both again: none went missing.
+    assert run_virtual(main()) == ([11.0, 11.0], 2)
 
 
 def test_a_waiter_cancelled_after_its_grant_but_before_it_runs_gives_the_slot_back() -> None:
     limiter = SlidingWindowLimiter(1, 10.0, name="set", margin=0.0)
-    seen_at_cancel: list[tuple[int, int, int]] = []
+    seen_at_cancel: list[tuple[int, int]] = []
 
-    async def main() -> float:
+    async def main() -> tuple[float, float]:
         loop = asyncio.get_running_loop()
         with await limiter.acquire():
             pass
@@ -435,18 +386,19 @@ def test_a_waiter_cancelled_after_its_grant_but_before_it_runs_gives_the_slot_ba
 
         def cancel_granted() -> None:
             # Runs right after the limiter's timer at t=10, before `granted` can resume.
-            seen_at_cancel.append((limiter.acquired, limiter.waiting, limiter.in_flight))
+            seen_at_cancel.append((limiter.acquired, limiter.waiting))
             granted.cancel()
 
         loop.call_at(10.0, cancel_granted)
         start = await kept
         assert granted.cancelled()
-        return start
+        return start, await start_at(limiter, 10.0)
 
-    # `kept` started at once, in the slot given back: the grant left no trace in the window.
-    assert run_virtual(main()) == 10.0
-    assert seen_at_cancel == [(2, 1, 1)]  # the grant had happened: this was the race under test
-    assert (limiter.acquired, limiter.in_flight) == (2, 0)
+    # `kept` started at once, in the slot given back: the grant left no trace in the window,
+    # so the next call waits one window after `kept`'s answer, no more.
+    assert run_virtual(main()) == (10.0, 20.0)
+    assert seen_at_cancel == [(2, 1)]  # the grant had happened: this was the race under test
+    assert limiter.acquired == 3  # the first call, `kept` and the next; not the cancelled grant
 
 
 def test_nothing_starts_during_a_pause_and_the_full_rate_resumes_after_it() -> None:
@@ -502,24 +454,26 @@ def test_a_longer_pause_extends_a_shorter_one_for_those_already_waiting() -> Non
     assert run_virtual(main()) == 22.0
 
 
-def test_next_free_at_tells_when_an_answer_the_window_or_a_pause_lets_a_call_start() -> None:
+@pytest.mark.parametrize(("pause", "expected"), [(None, 62.0), (100.0, 152.0)])
+def test_a_call_starts_when_an_answer_the_window_and_any_pause_let_it(
+    pause: float | None, expected: float
+) -> None:
+    """Was `next_free_at`: while both calls are in flight nothing may start; a window after the
+    first answer one may (a second answer never makes that later); a pause holds it longer."""
     limiter = SlidingWindowLimiter(2, 10.0, name="set", margin=0.0)
-    assert limiter.next_free_at() == 0.0
 
-    async def main() -> list[float]:
-        seen = []
+    async def main() -> float:
         first, second = await limiter.acquire(), await limiter.acquire()
-        seen.append(limiter.next_free_at())  # both in flight: no answer, no end in sight
+        assert granted_at_once(limiter) is None  # both in flight: no answer, no end in sight
+        waiter = asyncio.create_task(start_at(limiter, 50.0))
         await asyncio.sleep(2.0)
         first.release()
-        seen.append(limiter.next_free_at())  # a window after the answer
         second.release()
-        seen.append(limiter.next_free_at())  # releasing never makes it later
-        limiter.pause(100.0)
-        seen.append(limiter.next_free_at())
-        return seen
+        if pause is not None:
+            limiter.pause(pause)
+        return await waiter
 
-    assert run_virtual(main(), start=50.0) == [math.inf, 62.0, 62.0, 152.0]
+    assert run_virtual(main(), start=50.0) == expected
 
 
 def test_the_repr_names_the_limit_and_shows_its_state() -> None:
@@ -544,6 +498,160 @@ def test_a_nan_priority_is_refused() -> None:
         run_virtual(limiter.acquire(math.nan))
 
 
+# --- reserve: a listing leaves room for polls --------------------------------------------------
+
+
+def test_a_call_with_a_reserve_starts_only_while_that_many_slots_stay_free() -> None:
+    limiter = SlidingWindowLimiter(5, 10.0, name="get", margin=0.0)
+
+    async def main() -> tuple[list[bool], list[bool]]:
+        listing = [granted_at_once(limiter, reserve=2) is not None for _ in range(4)]
+        polls = [granted_at_once(limiter) is not None for _ in range(3)]
+        return listing, polls
+
+    listing, polls = run_virtual(main())
+    assert listing == [True, True, True, False]  # two of five left to others
+    assert polls == [True, True, False]  # which calls without a reserve may take
+
+
+def test_a_reserved_call_waits_until_enough_slots_free_up() -> None:
+    limiter = SlidingWindowLimiter(3, 10.0, name="get", margin=0.0)
+
+    async def main() -> float:
+        for answered_at in (1.0, 2.0, 3.0):
+            slot = await limiter.acquire()
+            asyncio.get_running_loop().call_at(answered_at, slot.release)
+        with await limiter.acquire(-1.0, reserve=1) as slot:
+            return slot.granted_at
+
+    # Slots free at 11, 12 and 13; a reserve of one needs two of three free: at 12.
+    assert run_virtual(main()) == 12.0
+
+
+def test_a_poll_queued_behind_a_listing_held_back_by_its_reserve_is_granted() -> None:
+    """Waiters of different reserves never block each other, whatever their priorities."""
+    limiter = SlidingWindowLimiter(3, 10.0, name="get", margin=0.0)
+    grants: dict[str, float] = {}
+
+    async def call(label: str, priority: float, reserve: int) -> None:
+        with await limiter.acquire(priority, reserve=reserve) as slot:
+            grants[label] = slot.granted_at
+            await asyncio.sleep(1.0)
+
+    async def main() -> None:
+        held = [await limiter.acquire(-1.0, reserve=1) for _ in range(2)]  # a listing's pages
+        page = asyncio.create_task(call("page", -1.0, 1))  # better priority, held by its reserve
+        await asyncio.sleep(0.5)
+        poll = asyncio.create_task(call("poll", 0.0, 0))
+        await asyncio.sleep(0.5)
+        for slot in held:
+            slot.release()
+        await asyncio.gather(page, poll)
+
+    run_virtual(main())
+    assert grants["poll"] == 0.5  # at once: the reserved slot is the poll's to take
+    assert grants["page"] == 11.0  # a window after the held pages' answers at 1.0
+
+
+def test_a_reserve_of_the_whole_quota_is_clamped_to_leave_the_call_one_slot() -> None:
+    limiter = SlidingWindowLimiter(3, 10.0, name="get")
+
+    async def main() -> list[bool]:
+        return [granted_at_once(limiter, reserve=reserve) is not None for reserve in (99, 99)]
+
+    assert run_virtual(main()) == [True, False]
+
+
+def test_a_negative_reserve_reserves_nothing() -> None:
+    limiter = SlidingWindowLimiter(2, 10.0, name="get")
+
+    async def main() -> list[bool]:
+        return [granted_at_once(limiter, reserve=-5) is not None for _ in range(3)]
+
+    assert run_virtual(main()) == [True, True, False]
+
+
+def test_spare_is_the_share_of_slots_free_now() -> None:
+    limiter = SlidingWindowLimiter(4, 10.0, name="get", margin=0.0)
+
+    async def main() -> list[float]:
+        seen = [limiter.spare()]
+        first, second = await limiter.acquire(), await limiter.acquire()
+        seen.append(limiter.spare())
+        first.release()
+        second.abandon()
+        seen.append(limiter.spare())  # the answered one holds its slot a window; not the other
+        await asyncio.sleep(10.0)
+        seen.append(limiter.spare())
+        return seen
+
+    assert run_virtual(main()) == [1.0, 0.5, 0.75, 1.0]
+
+
+# --- Slot.abandon: a call that never left ----------------------------------------------------
+
+
+def test_an_abandoned_slot_is_free_again_at_once_and_uncounted() -> None:
+    limiter = SlidingWindowLimiter(1, 10.0, name="set", margin=0.0)
+
+    async def main() -> tuple[Slot, float]:
+        slot = await limiter.acquire()
+        await asyncio.sleep(1.0)
+        slot.abandon()
+        return slot, await start_at(limiter, 1.0)
+
+    slot, next_start = run_virtual(main())
+    assert next_start == 1.0  # not a window later: nothing was sent
+    assert slot.released_at == 1.0
+    assert limiter.acquired == 1  # only the call that was sent
+
+
+def test_abandoning_wakes_a_waiter_at_once() -> None:
+    limiter = SlidingWindowLimiter(1, 10.0, name="set", margin=0.0)
+
+    async def main() -> float:
+        slot = await limiter.acquire()
+        waiter = asyncio.create_task(start_at(limiter, 0.0))
+        await asyncio.sleep(3.0)
+        slot.abandon()
+        return await waiter
+
+    assert run_virtual(main()) == 3.0
+
+
+def test_abandoning_twice_or_after_a_release_does_nothing() -> None:
+    limiter = SlidingWindowLimiter(2, 10.0, name="set", margin=0.0)
+
+    async def main() -> tuple[Slot, Slot, list[float]]:
+        abandoned, released = await limiter.acquire(), await limiter.acquire()
+        abandoned.abandon()
+        abandoned.abandon()
+        await asyncio.sleep(1.0)
+        released.release()
+        released.abandon()  # too late: it was sent and answered
+        starts = list(await asyncio.gather(start_at(limiter, 2.0), start_at(limiter, 2.0)))
+        return abandoned, released, starts
+
+    abandoned, released, starts = run_virtual(main())
+    assert (abandoned.released_at, released.released_at) == (0.0, 1.0)
+    assert starts == [2.0, 11.0]  # the released call's slot is still taken for its window
+    assert limiter.acquired == 3
+
+
+def test_releasing_an_abandoned_slot_does_nothing() -> None:
+    limiter = SlidingWindowLimiter(1, 10.0, name="set", margin=0.0)
+
+    async def main() -> float:
+        slot = await limiter.acquire()
+        slot.abandon()
+        slot.release()
+        with slot:
+            pass
+        return await start_at(limiter, 0.0)
+
+    assert run_virtual(main()) == 0.0
+
+
 # --- the property: never over the limit, as sent or as the server counts, everyone served ----
 
 
@@ -554,6 +662,7 @@ class Acquirer:
     hold: float  # seconds from its grant until its answer
     cancel_after: float | None  # seconds after its arrival (queued or in flight), or never
     counted_at: float  # where between grant and release the server counts it, 0.0 to 1.0
+    reserve: int = 0  # slots it leaves free for others (a listing's pages ask for some)
 
 
 @dataclass(frozen=True)
@@ -572,6 +681,7 @@ class Outcome:
     slots: dict[int, Slot]
     pauses: list[tuple[float, float]]  # (loop time of the call, loop time it lasts until)
     cancels: list[float]
+    admitted_after: int = 0  # calls the limiter admits at once once everything is long over
 
 
 @st.composite
@@ -592,6 +702,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         st.one_of(st.just(0.0), moment(4)),
         st.one_of(st.none(), moment(8)),
         st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
+        st.one_of(st.just(0), st.integers(0, 3)),
     )
     count = draw(st.integers(1, min(3 * calls + 5, 60)))
     acquirers = draw(st.lists(acquirer, min_size=count, max_size=count))
@@ -608,7 +719,7 @@ async def play(sc: Scenario) -> Outcome:
     async def acquirer(i: int, a: Acquirer) -> None:
         await asyncio.sleep(a.arrival)
         out.arrivals[i] = loop.time()
-        with await limiter.acquire(a.priority) as slot:
+        with await limiter.acquire(a.priority, reserve=a.reserve) as slot:
             out.slots[i] = slot
             await asyncio.sleep(a.hold)
 
@@ -631,9 +742,14 @@ async def play(sc: Scenario) -> Outcome:
     quiet_from = max([a.arrival for a in sc.acquirers] + [at + s for at, s in sc.pauses])
     longest_hold = max(a.hold for a in sc.acquirers)
     cycle = sc.per_seconds + limiter.margin + longest_hold
-    drained_by = quiet_from + (len(tasks) // sc.calls + 2) * cycle + 1.0
+    usable = max(sc.calls - max(a.reserve for a in sc.acquirers), 1)  # by the worst reserve
+    drained_by = quiet_from + (len(tasks) // usable + 2) * cycle + 1.0
     last_pause = asyncio.sleep(max((at for at, _ in sc.pauses), default=0.0) + 1.0)
     await asyncio.wait_for(asyncio.gather(*tasks, last_pause, return_exceptions=True), drained_by)
+    # A window and any pause later, every slot must be free again.
+    pause_left = max((until for _, until in out.pauses), default=0.0) - loop.time()
+    await asyncio.sleep(max(pause_left, 0.0) + sc.per_seconds + limiter.margin + 1.0)
+    out.admitted_after = admits_at_once(limiter)
     return out
 
 
@@ -653,31 +769,40 @@ def server_counts(out: Outcome, sc: Scenario) -> list[float]:
     return counted
 
 
-def assert_work_conserving(out: Outcome, window: float, calls: int) -> None:
-    """Whenever someone waited, every slot was taken or a pause was on, at every moment a slot
-    could have freed up."""
+def effective_reserve(a: Acquirer, calls: int) -> int:
+    """The reserve the limiter applies: never below 0, always leaving the call one slot."""
+    return min(max(a.reserve, 0), calls - 1)
+
+
+def assert_work_conserving(out: Outcome, sc: Scenario, window: float) -> None:
+    """Whenever someone waited, every slot it could use (all but its reserve) was taken or a
+    pause was on, at every moment a slot could have freed up."""
+    calls = sc.calls
     taken = [(s.granted_at, (s.released_at or math.inf) + window) for s in out.slots.values()]
     moments = sorted(
         {*out.arrivals.values(), *(until for _, until in taken), *(u for _, u in out.pauses)}
         | set(out.cancels)
     )
 
-    def blocked(t: float) -> bool:
+    def blocked(t: float, reserve: int) -> bool:
         in_use = sum(1 for g, until in taken if g <= t < until)
-        return in_use >= calls or any(p <= t < until for p, until in out.pauses)
+        return in_use >= calls - reserve or any(p <= t < until for p, until in out.pauses)
 
     for i, slot in out.slots.items():
         arrival = out.arrivals[i]
+        reserve = effective_reserve(sc.acquirers[i], calls)
         for t in moments[bisect_left(moments, arrival) : bisect_left(moments, slot.granted_at)]:
-            assert blocked(t), f"acquirer {i} waited at {t} with a free slot"
+            assert blocked(t, reserve), f"acquirer {i} waited at {t} with a free slot"
 
 
 def assert_priority_order(out: Outcome, sc: Scenario) -> None:
-    """Whoever started while another was already waiting ranked no lower than it."""
+    """Whoever started while another was already waiting ranked no lower than it, unless the
+    other was held back by a larger reserve (then it could not have started instead)."""
     starts = {i: slot.granted_at for i, slot in out.slots.items()}
+    reserves = {i: effective_reserve(a, sc.calls) for i, a in enumerate(sc.acquirers)}
     for x, sx in starts.items():
         for y, sy in starts.items():
-            if out.arrivals[y] < sx < sy:
+            if out.arrivals[y] < sx < sy and reserves[y] <= reserves[x]:
                 px, py = sc.acquirers[x].priority, sc.acquirers[y].priority
                 assert px < py or (px == py and out.arrivals[x] <= out.arrivals[y])
 
@@ -702,47 +827,110 @@ def test_calls_never_exceed_the_limit_as_granted_answered_or_counted_and_all_are
         slot = out.slots[i]
         assert slot.released_at == pytest.approx(slot.granted_at + sc.acquirers[i].hold)
     limiter = out.limiter
-    assert (limiter.acquired, limiter.waiting, limiter.in_flight) == (len(grants), 0, 0)
+    assert (limiter.acquired, limiter.waiting) == (len(grants), 0)
+    assert out.admitted_after == sc.calls, "a slot leaked: the idle window admits fewer calls"
     for p, until in out.pauses:
         assert not any(p < g < until for g in grants), "a call started during a pause"
     assert limiter.pauses == len(sc.pauses)
-    assert_work_conserving(out, sc.per_seconds + limiter.margin, sc.calls)
+    assert_work_conserving(out, sc, sc.per_seconds + limiter.margin)
     assert_priority_order(out, sc)
+
+
+# --- Quota and scopes ---------------------------------------------------------------------
+
+
+def test_asrs_quotas_are_designs() -> None:
+    assert (ASR_SET_QUOTA.calls, ASR_SET_QUOTA.per_seconds) == (200, 60.0)
+    assert (ASR_GET_QUOTA.calls, ASR_GET_QUOTA.per_seconds) == (10_000, 3_600.0)
+
+
+def test_a_quota_makes_a_limiter_with_the_default_margin() -> None:
+    limiter = Quota(calls=5, per_seconds=10).limiter("run/get")
+    assert (limiter.name, limiter.calls, limiter.per_seconds) == ("run/get", 5, 10.0)
+    assert limiter.margin == pytest.approx(default_margin(10.0))
+
+
+@pytest.mark.parametrize(
+    ("fields", "key"),
+    [
+        ({"calls": 0, "per_seconds": 60.0}, "calls"),
+        ({"calls": 1, "per_seconds": 0.0}, "per_seconds"),
+        ({"calls": 1, "per_seconds": 86_401}, "per_seconds"),
+        ({"calls": 1, "per_seconds": math.inf}, "per_seconds"),
+        ({"calls": 1, "per_seconds": math.nan}, "per_seconds"),
+        ({"calls": True, "per_seconds": 60}, "calls"),
+        ({"calls": "200", "per_seconds": 60}, "calls"),
+        ({"calls": 2.0, "per_seconds": 60}, "calls"),
+        ({"calls": 1, "per_seconds": "60"}, "per_seconds"),
+        ({"calls": 1, "per_seconds": False}, "per_seconds"),
+        ({"calls": 1}, "per_seconds"),
+        ({"calls": 1, "per_seconds": 1, "burst": 2}, "burst"),
+    ],
+)
+def test_a_quota_refuses_nonsense_and_anything_but_numbers(
+    fields: dict[str, object], key: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Quota.model_validate(fields)
+    assert [error["loc"] for error in raised.value.errors()] == [(key,)]
+
+
+def test_a_quota_takes_a_whole_number_of_seconds_as_a_float() -> None:
+    assert Quota(calls=1, per_seconds=60).per_seconds == 60.0
+
+
+def test_a_quota_is_frozen() -> None:
+    with pytest.raises(ValidationError):
+        ASR_SET_QUOTA.calls = 1  # type: ignore[misc]
+
+
+def test_limit_scopes_are_the_configs_words() -> None:
+    assert [scope.value for scope in LimitScope] == ["run", "subscription"]
+    assert LimitScope("run") is LimitScope.RUN
 
 
 # --- LimiterRegistry -------------------------------------------------------------------------
 
-SET = LimitSpec(calls=200, per_seconds=60.0)
-GET = LimitSpec(calls=10_000, per_seconds=3600.0)
+SET = Quota(calls=200, per_seconds=60.0)
+GET = Quota(calls=10_000, per_seconds=3600.0)
 
 
 def test_run_scope_shares_one_pair_across_subscriptions() -> None:
-    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope="run")
+    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope=LimitScope.RUN)
     assert registry.scope_for("sub-a") is registry.scope_for("SUB-B")
-    assert len(registry.all()) == 1
+    assert registry.scope_for("sub-a").set.name == "run/set"
+    assert repr(registry).endswith("scopes=1>")
 
 
 def test_subscription_scope_keeps_subscriptions_apart_case_insensitively() -> None:
-    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope="subscription")
+    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope=LimitScope.SUBSCRIPTION)
     a = registry.scope_for("AAAA-1111")
     assert registry.scope_for("aaaa-1111") is a
     b = registry.scope_for("bbbb-2222")
     assert b is not a
     assert b.set is not a.set
-    assert registry.all() == [a, b]
-    assert a.set.name == "aaaa-1111/set"
+    assert b.get is not a.get
+    assert (a.set.name, b.get.name) == ("aaaa-1111/set", "bbbb-2222/get")
+    assert repr(registry).endswith("scopes=2>")
+
+
+def test_a_scope_is_given_as_the_enum_or_its_word() -> None:
+    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope="subscription")  # type: ignore[arg-type]
+    assert registry.scope is LimitScope.SUBSCRIPTION
 
 
 def test_scope_limiters_carry_their_quota() -> None:
-    pair = LimiterRegistry(set_limit=SET, get_limit=GET, scope="run").scope_for("s")
+    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope=LimitScope.RUN)
+    pair = registry.scope_for("s")
     assert (pair.set.calls, pair.set.per_seconds) == (200, 60.0)
     assert (pair.get.calls, pair.get.per_seconds) == (10_000, 3600.0)
     assert pair.for_kind(CallKind.GET) is pair.get
     assert pair.for_kind(CallKind.SET) is pair.set
+    assert registry.set_quota is SET
 
 
 def test_registry_built_outside_a_loop_works_inside_one_and_totals_add_up() -> None:
-    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope="subscription")
+    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope=LimitScope.SUBSCRIPTION)
 
     async def main() -> None:
         a, b = registry.scope_for("a"), registry.scope_for("b")
@@ -759,17 +947,39 @@ def test_registry_built_outside_a_loop_works_inside_one_and_totals_add_up() -> N
 
 
 def test_registry_rejects_an_unknown_scope() -> None:
-    with pytest.raises(ValueError, match="scope"):
+    with pytest.raises(ValueError, match="LimitScope"):
         LimiterRegistry(set_limit=SET, get_limit=GET, scope="tenant")  # type: ignore[arg-type]
 
 
-def test_limit_spec_rejects_a_nonsense_quota() -> None:
-    with pytest.raises(ValueError, match="calls"):
-        LimitSpec(calls=0, per_seconds=60.0)
-    with pytest.raises(ValueError, match="per_seconds"):
-        LimitSpec(calls=1, per_seconds=0.0)
-
-
 def test_registry_repr_shows_scope_and_quotas() -> None:
-    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope="run")
+    registry = LimiterRegistry(set_limit=SET, get_limit=GET, scope=LimitScope.RUN)
     assert repr(registry) == ("<LimiterRegistry scope='run' set=200/60s get=10000/3600s scopes=0>")
+
+
+@pytest.mark.parametrize(("calls", "reserve"), [(10_000, 1_000), (100, 10), (19, 1), (5, 0)])
+def test_a_listing_leaves_a_tenth_of_the_get_quota_to_everything_else(
+    calls: int, reserve: int
+) -> None:
+    registry = LimiterRegistry(
+        set_limit=SET, get_limit=Quota(calls=calls, per_seconds=60), scope=LimitScope.RUN
+    )
+    assert registry.listing_reserve == reserve
+
+
+def test_spare_is_the_share_of_a_subscriptions_get_quota_free_now() -> None:
+    registry = LimiterRegistry(
+        set_limit=SET, get_limit=Quota(calls=4, per_seconds=10), scope=LimitScope.SUBSCRIPTION
+    )
+
+    async def main() -> list[float]:
+        seen = [registry.spare("a")]
+        held = await registry.scope_for("a").get.acquire()
+        seen += [registry.spare("A"), registry.spare("b")]
+        held.release()
+        await asyncio.sleep(1.0)
+        seen.append(registry.spare("a"))  # ended, but within its window: still taken
+        await asyncio.sleep(10.0)
+        seen.append(registry.spare("a"))
+        return seen
+
+    assert run_virtual(main()) == [1.0, 0.75, 1.0, 0.75, 1.0]

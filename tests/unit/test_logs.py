@@ -1,4 +1,5 @@
-"""Logging set-up: JSON or console lines on the given stream, bound context, secrets scrubbed."""
+"""Logging set-up: JSON or console lines on the given stream, bound context, secrets scrubbed
+(by key and `Bearer`, and every literal secret the run knows)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 import structlog
 
-from orchestrator.output.logs import configure_logging, default_format, redact_secrets
+from orchestrator.output.logs import LogFormat, configure_logging, default_format, redact_secrets
+from orchestrator.secrets import REDACTED, Secrets
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 
@@ -167,3 +169,76 @@ def test_azure_identity_stdlib_logs_are_kept_off_the_stream() -> None:
     azure = logging.getLogger("azure")
     assert azure.propagate is False
     assert all(isinstance(h, logging.NullHandler) for h in azure.handlers)
+
+
+# --- literal secrets, scrubbed from the rendered line ------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_bare_token_the_run_knows_is_scrubbed_from_every_line(fmt: LogFormat) -> None:
+    """No `Bearer ` before it, no secret-sounding key: only the run's Secrets can catch it."""
+    buf = io.StringIO()
+    configure_logging(fmt=fmt, stream=buf, secrets=Secrets([TOKEN]))
+    structlog.get_logger("t").warning("patch_refused", message=f"bad value {TOKEN} in body")
+    assert TOKEN not in buf.getvalue()
+    assert REDACTED in buf.getvalue()
+
+
+def test_a_secret_json_escapes_is_scrubbed_from_a_json_line() -> None:
+    header = 'identity"header\\value-0123'
+    buf = io.StringIO()
+    configure_logging(fmt="json", stream=buf, secrets=Secrets([header]))
+    structlog.get_logger("t").info("msi_answer", detail=f"echoed {header}")
+    (line,) = json_lines(buf)
+    assert header not in line["detail"]
+    assert line["detail"] == f"echoed {REDACTED}"
+
+
+def test_a_secret_in_a_logged_exception_is_scrubbed() -> None:
+    buf = io.StringIO()
+    configure_logging(fmt="json", stream=buf, secrets=Secrets([TOKEN]))
+    try:
+        raise RuntimeError(f"server echoed {TOKEN}")
+    except RuntimeError:
+        structlog.get_logger("t").exception("mapping_crashed")
+    assert TOKEN not in buf.getvalue()
+
+
+def test_a_secret_learned_after_configuring_is_scrubbed_too() -> None:
+    secrets = Secrets()
+    buf = io.StringIO()
+    configure_logging(fmt="json", stream=buf, secrets=secrets)
+    secrets.add(TOKEN)  # a token obtained mid-run
+    structlog.get_logger("t").info("x", detail=TOKEN)
+    assert TOKEN not in buf.getvalue()
+
+
+# --- what each format shows --------------------------------------------------------------------
+
+
+def test_console_lines_leave_out_the_run_id_and_subscription_but_keep_the_vault() -> None:
+    buf = io.StringIO()
+    configure_logging(fmt="console", stream=buf)
+    context = {"run_id": "run-123", "subscription_id": "sub-1", "vault": "v1"}
+    with structlog.contextvars.bound_contextvars(**context):
+        structlog.get_logger("t").info("vault_listed", mappings=4)
+    text = buf.getvalue()
+    assert "vault=v1" in text
+    assert "run-123" not in text and "run_id" not in text
+    assert "sub-1" not in text and "subscription_id" not in text
+
+
+def test_json_lines_keep_the_run_id_and_subscription() -> None:
+    buf = io.StringIO()
+    configure_logging(fmt="json", stream=buf)
+    with structlog.contextvars.bound_contextvars(run_id="run-123", subscription_id="sub-1"):
+        structlog.get_logger("t").info("vault_listed")
+    (line,) = json_lines(buf)
+    assert (line["run_id"], line["subscription_id"]) == ("run-123", "sub-1")
+
+
+def test_console_lines_on_a_terminal_are_coloured_and_timed_locally() -> None:
+    buf = TtyStream()
+    configure_logging(fmt="console", stream=buf)
+    structlog.get_logger("t").info("vault_listed")
+    assert "\x1b[" in buf.getvalue()

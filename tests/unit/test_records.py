@@ -1,38 +1,24 @@
-"""Run records: how each stage settles at the deadline or an interrupt, and the report they give."""
+"""Run records: each mapping's stages, and how each stage settles at the deadline or an interrupt.
+
+Records do no I/O and build no report: what the report makes of them is test_assemble.py's.
+"""
 
 from __future__ import annotations
 
-import io
-import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.asr.desired import Action, DesiredState
-from orchestrator.asr.rules import SkipReason, parse_mapping
+from orchestrator.asr.desired import Action, DesiredSettings, DesiredState
+from orchestrator.asr.mapping import parse_mapping
+from orchestrator.asr.rules import SkipReason
 from orchestrator.asr.targets import VaultId, VaultTarget
-from orchestrator.output.report import (
-    Calls,
-    Command,
-    ErrorInfo,
-    MappingBefore,
-    MappingResult,
-    Outcome,
-    Report,
-    VaultStatus,
-    compute_totals,
-)
-from orchestrator.output.report_file import render_report
-from orchestrator.work.lro import AsyncOperationPolling
-from orchestrator.work.poller import TrackedOperation
+from orchestrator.work.outcomes import ErrorInfo, ListedVia, MappingResult, VaultStatus
 from orchestrator.work.records import (
-    Before,
     Ending,
     MappingWork,
-    RunReport,
     Stage,
     VaultWork,
     count_results,
@@ -46,6 +32,9 @@ ACCOUNT = (
 )
 OP_URL = "https://management.azure.com/operations/op1?api-version=2021-12-01"
 STARTED = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
+BODY: dict[str, object] = {"properties": {"providerSpecificInput": {"instanceType": "A2A"}}}
+DESIRED = DesiredSettings("Enabled", ACCOUNT, "SystemAssignedIdentity")
+UNDER_WAY = {Ending.DEADLINE: MappingResult.TIMED_OUT, Ending.INTERRUPT: MappingResult.INTERRUPTED}
 
 
 def raw_mapping(name: str = "m1", **details: Any) -> dict[str, Any]:
@@ -57,7 +46,7 @@ def raw_mapping(name: str = "m1", **details: Any) -> dict[str, Any]:
         "name": name,
         "properties": {
             "state": "Paired",
-            "healthErrorDetails": [{"code": "x"}],
+            "healthErrorDetails": [{"errorCode": "x"}],
             "providerSpecificDetails": specific,
         },
     }
@@ -75,84 +64,148 @@ def listed(vault: VaultWork | None = None, name: str = "m1") -> MappingWork:
 
 
 def patching(work: MappingWork) -> MappingWork:
-    work.queue({"properties": {}})
+    """Queued and waiting for its turn to be sent (limiter, token): nothing has left yet."""
+    work.queue(BODY, DESIRED)
     work.stage = Stage.PATCHING
+    return work
+
+
+def note_start(work: MappingWork) -> None:
+    work.started_at = STARTED
+
+
+def sent(work: MappingWork) -> MappingWork:
+    """Its PATCH left (ASR may have it), no answer yet."""
+    patching(work)
+    work.stage = Stage.SENT
     work.started_at = STARTED
     return work
 
 
 def running(work: MappingWork, polls: int = 2) -> MappingWork:
-    patching(work)
-    op = TrackedOperation(
-        strategy=AsyncOperationPolling(OP_URL),
-        subscription_id=SUB,
-        log_context=work.log_context,
-        started=0.0,
-        on_done=lambda op, verdict: None,
-        not_before=0.0,
-        polls=polls,
-    )
-    work.run(op)
+    sent(work)
+    work.run(OP_URL)
+    for _ in range(polls):
+        work.read("InProgress")
     return work
 
 
-# --- MappingWork ---------------------------------------------------------------------------------
+# --- MappingWork: stages -------------------------------------------------------------------------
 
 
 def test_a_listed_mapping_records_where_it_belongs_and_how_it_was() -> None:
-    work = listed()
+    vault = vault_work()
+    work = listed(vault)
     assert (work.name, work.subscription_id, work.vault_name) == ("m1", SUB, "v1")
     assert work.log_context == {"vault": "v1", "subscription_id": SUB}
+    assert work.before == parse_mapping(raw_mapping()).settings()
     assert work.before.agent_auto_update_status == "Disabled"
     assert work.before.health_errors == 1
     assert work.before.state == "Paired"
+    assert (work.stage, work.result, work.desired, work.vault) == (Stage.LISTED, None, None, vault)
+
+
+def test_queueing_a_change_keeps_its_body_and_desired_settings() -> None:
+    work = listed()
+    work.queue(BODY, DESIRED)
+    assert (work.stage, work.body, work.desired) == (Stage.QUEUED, BODY, DESIRED)
+    assert not work.ended
+
+
+def test_running_a_change_tracks_its_operation_url() -> None:
+    work = sent(listed())
+    work.run(OP_URL)
+    assert (work.stage, work.operation_url, work.status) == (Stage.RUNNING, OP_URL, "InProgress")
+
+
+def test_each_read_is_counted_and_keeps_asrs_latest_word() -> None:
+    work = running(listed(), polls=0)
+    work.read("Running")
+    work.read(None)  # a read that said nothing (unreadable): counted, status kept
+    work.read("")
+    assert (work.polls, work.status) == (3, "Running")
+    assert work.status is sys.intern("Running")
+
+
+def test_finishing_drops_the_body_and_keeps_what_the_report_needs() -> None:
+    work = running(listed(), polls=4)
+    work.finish(MappingResult.SUCCEEDED, status="".join(["Succ", "eeded"]))
+    assert work.body is None
+    assert (work.result, work.polls, work.operation_url) == (MappingResult.SUCCEEDED, 4, OP_URL)
+    assert work.status is sys.intern("Succeeded")
+    assert work.desired == DESIRED  # the report shows what it set out to give
+    assert work.finished_at is not None and work.finished_at >= STARTED
+    assert (work.stage, work.ended) == (Stage.DONE, True)
+
+
+def test_finishing_something_never_sent_gives_it_no_times() -> None:
+    work = listed()
+    work.finish(MappingResult.SKIPPED, skip_reason=SkipReason.COMPLIANT)
+    assert (work.started_at, work.finished_at) == (None, None)
+    assert work.skip_reason is SkipReason.COMPLIANT
+
+
+def test_finishing_without_a_status_keeps_the_last_one_read() -> None:
+    work = running(listed())
+    error = ErrorInfo(code="operation_not_found", message="gone")
+    work.finish(MappingResult.FAILED, error=error)
+    assert (work.status, work.error, work.error_code) == (
+        "InProgress",
+        error,
+        "operation_not_found",
+    )
+
+
+def test_the_error_code_is_none_without_an_error() -> None:
+    assert listed().error_code is None
+
+
+# --- MappingWork: settle -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("ending", list(Ending))
-@pytest.mark.parametrize("queued", [False, True])
-def test_a_change_never_sent_settles_not_started(ending: Ending, queued: bool) -> None:
+@pytest.mark.parametrize("stage", [Stage.LISTED, Stage.QUEUED, Stage.PATCHING])
+def test_a_change_never_sent_settles_not_started(ending: Ending, stage: Stage) -> None:
     work = listed()
-    if queued:
-        work.queue({"properties": {}})
+    if stage is not Stage.LISTED:
+        work.queue(BODY, DESIRED)
+    work.stage = stage
+    note_start(work)  # even if a start was noted, nothing left
     work.settle(ending)
-    report = work.to_report()
-    assert (report.result, report.operation) == (MappingResult.NOT_STARTED, None)
+    assert (work.result, work.error) == (MappingResult.NOT_STARTED, None)
+    assert (work.started_at, work.finished_at, work.operation_url) == (None, None, None)
+    assert work.ended
 
 
-@pytest.mark.parametrize(
-    ("ending", "result"),
-    [(Ending.DEADLINE, MappingResult.TIMED_OUT), (Ending.INTERRUPT, MappingResult.INTERRUPTED)],
-)
-def test_a_patch_under_way_settles_by_the_ending(ending: Ending, result: MappingResult) -> None:
-    work = patching(listed())
+@pytest.mark.parametrize("ending", list(Ending))
+def test_a_patch_sent_but_unanswered_settles_by_the_ending(ending: Ending) -> None:
+    work = sent(listed())
     work.settle(ending)
-    operation = work.to_report().operation
-    assert work.result is result
-    assert operation is not None
-    assert (operation.url, operation.status, operation.polls) == (None, None, 0)
-    assert (operation.started_at, operation.finished_at) == (STARTED, None)
-    assert operation.error is not None and operation.error.code == "patch_unanswered"
+    assert work.result is UNDER_WAY[ending]
+    assert (work.operation_url, work.status, work.polls) == (None, None, 0)
+    assert (work.started_at, work.finished_at) == (STARTED, None)
+    assert work.error is not None and work.error.code == "patch_unanswered"
+    assert str(ending) in work.error.message
 
 
-@pytest.mark.parametrize(
-    ("ending", "result"),
-    [(Ending.DEADLINE, MappingResult.TIMED_OUT), (Ending.INTERRUPT, MappingResult.INTERRUPTED)],
-)
-def test_a_running_operation_settles_by_the_ending_and_keeps_its_url(
-    ending: Ending, result: MappingResult
-) -> None:
+@pytest.mark.parametrize("ending", list(Ending))
+def test_a_patch_sent_and_waited_out_keeps_what_the_run_knew(ending: Ending) -> None:
+    """A 409 being waited out (the first PATCH runs) says more than `patch_unanswered`."""
+    work = sent(listed())
+    conflict = ErrorInfo(code="Conflict", message="an operation is in progress")
+    work.error = conflict
+    work.settle(ending)
+    assert (work.result, work.error) == (UNDER_WAY[ending], conflict)
+
+
+@pytest.mark.parametrize("ending", list(Ending))
+def test_a_running_operation_settles_by_the_ending_and_keeps_its_url(ending: Ending) -> None:
     work = running(listed(), polls=3)
     work.settle(ending)
-    report = work.to_report()
-    assert report.result is result
-    assert report.operation is not None
-    assert (report.operation.url, report.operation.status, report.operation.polls) == (
-        OP_URL,
-        "InProgress",
-        3,
-    )
-    assert (report.operation.started_at, report.operation.finished_at) == (STARTED, None)
-    assert report.operation.error is None
+    assert work.result is UNDER_WAY[ending]
+    assert (work.operation_url, work.status, work.polls) == (OP_URL, "InProgress", 3)
+    assert (work.started_at, work.finished_at) == (STARTED, None)
+    assert work.error is None
 
 
 @pytest.mark.parametrize("ending", list(Ending))
@@ -169,115 +222,28 @@ def test_settle_leaves_a_finished_mapping_as_it_ended(ending: Ending) -> None:
     assert finished_at is not None
 
 
-def test_a_succeeded_operation_reports_url_status_polls_and_both_times() -> None:
-    work = running(listed(), polls=4)
-    work.finish(MappingResult.SUCCEEDED, status="Succeeded")
-    operation = work.to_report().operation
-    assert operation is not None
-    assert (operation.url, operation.status, operation.polls, operation.error) == (
-        OP_URL,
-        "Succeeded",
-        4,
-        None,
-    )
-    assert operation.started_at == STARTED
-    assert operation.finished_at is not None
-    assert operation.finished_at >= STARTED
-
-
-def test_a_failed_operation_reports_its_error() -> None:
-    work = running(listed())
-    error = ErrorInfo(code="AutomationAccountNotFound", message="gone")
-    work.finish(MappingResult.FAILED, status="Failed", error=error)
-    operation = work.to_report().operation
-    assert operation is not None
-    assert (operation.url, operation.status, operation.error) == (OP_URL, "Failed", error)
-
-
-def test_a_skipped_mapping_has_no_operation() -> None:
-    work = listed()
-    work.finish(MappingResult.SKIPPED, skip_reason=SkipReason.COMPLIANT)
-    report = work.to_report()
-    assert (report.result, report.skip_reason, report.operation) == (
-        MappingResult.SKIPPED,
-        SkipReason.COMPLIANT,
-        None,
-    )
-
-
-def test_a_plan_would_change_mapping_has_no_operation() -> None:
-    work = listed()
-    work.finish(MappingResult.WOULD_CHANGE)
-    assert work.to_report().operation is None
-
-
-def test_a_patch_arm_refused_reports_no_url_and_the_error() -> None:
-    work = patching(listed())
-    error = ErrorInfo(code="BadRequest", message="invalid account")
-    work.finish(MappingResult.FAILED, error=error)
-    operation = work.to_report().operation
-    assert operation is not None
-    assert (operation.url, operation.status, operation.error) == (None, None, error)
-    assert operation.started_at == STARTED
-    assert operation.finished_at is not None
-
-
-def test_a_change_refused_before_sending_reports_no_url_no_times_and_the_error() -> None:
-    work = listed()
-    error = ErrorInfo(code="no_automation_account", message="nothing to keep")
-    work.finish(MappingResult.FAILED, error=error)
-    operation = work.to_report().operation
-    assert operation is not None
-    assert (operation.url, operation.started_at, operation.finished_at, operation.polls) == (
-        None,
-        None,
-        None,
-        0,
-    )
-    assert operation.error == error
-    assert work.error_code == "no_automation_account"
-
-
-def test_reporting_an_unsettled_mapping_is_a_bug() -> None:
-    with pytest.raises(AssertionError):
-        listed().to_report()
-
-
-def test_the_before_facts_report_as_the_snapshots_model() -> None:
-    snapshot = parse_mapping(raw_mapping(authenticationType="RunAsAccount"))
-    before = Before.of(snapshot)
-    assert before.to_model() == MappingBefore.from_snapshot(snapshot)
-
-
-def test_values_many_mappings_repeat_are_kept_once() -> None:
-    decoded = [json.loads(json.dumps(raw_mapping(f"m{n}", authenticationType="x"))) for n in (1, 2)]
-    assert decoded[0]["properties"]["state"] is not decoded[1]["properties"]["state"]
-    first, second = (Before.of(parse_mapping(raw)) for raw in decoded)
-    assert first.agent_auto_update_status is second.agent_auto_update_status
-    assert first.authentication_type is second.authentication_type
-    assert first.state is second.state
-
-
-def test_a_finished_operation_is_let_go_and_its_polls_kept() -> None:
-    work = running(listed(), polls=4)
-    work.finish(MappingResult.SUCCEEDED, status="".join(["Succ", "eeded"]))
-    assert work.operation is None
-    assert work.polls == 4
-    assert work.status is sys.intern("Succeeded")
-    operation = work.to_report().operation
-    assert operation is not None
-    assert (operation.url, operation.polls) == (OP_URL, 4)
-
-
-def test_polls_come_from_the_tracked_operation() -> None:
-    work = running(listed(), polls=0)
-    assert work.operation is not None
-    work.operation.polls = 5
-    assert work.polls == 5
-    assert listed().polls == 0
+def test_the_endings_name_themselves() -> None:
+    assert [str(e) for e in Ending] == ["deadline", "interrupt"]
 
 
 # --- VaultWork -----------------------------------------------------------------------------------
+
+
+def test_a_vault_record_names_its_vault() -> None:
+    vault = VaultWork(
+        VaultTarget(
+            VaultId.parse(VAULT_ID.replace("/subscriptions/", "/Subscriptions/")),
+            DesiredState(Action.DISABLE, None),
+        )
+    )
+    assert vault.vault_id == VAULT_ID
+    assert (vault.status, vault.error, vault.listed, vault.listed_via) == (
+        VaultStatus.OK,
+        None,
+        False,
+        None,
+    )
+    assert (vault.agents, vault.verified) == (None, False)
 
 
 @pytest.mark.parametrize(
@@ -285,13 +251,13 @@ def test_polls_come_from_the_tracked_operation() -> None:
 )
 def test_a_vault_never_fully_listed_settles_as_an_error(ending: Ending, code: str) -> None:
     vault = vault_work()
-    listed(vault)
+    work = listed(vault)
     vault.settle(ending)
-    report = vault.to_report()
-    assert report.status is VaultStatus.ERROR
-    assert report.error is not None
-    assert report.error.code == code
-    assert [m.result for m in report.mappings] == [MappingResult.NOT_STARTED]
+    assert vault.status is VaultStatus.ERROR
+    assert vault.error is not None
+    assert vault.error.code == code
+    assert vault.listed
+    assert work.result is MappingResult.NOT_STARTED
 
 
 @pytest.mark.parametrize("ending", list(Ending))
@@ -299,18 +265,14 @@ def test_a_listed_vault_stays_ok_and_settles_each_mapping(ending: Ending) -> Non
     vault = vault_work()
     skipped, queued, run = listed(vault, "a"), listed(vault, "b"), running(listed(vault, "c"))
     skipped.finish(MappingResult.SKIPPED, skip_reason=SkipReason.NOT_PAIRED)
-    queued.queue({"properties": {}})
-    vault.listed = True
+    queued.queue(BODY, DESIRED)
+    vault.end_listing()
     vault.settle(ending)
-    report = vault.to_report()
-    assert (report.status, report.error) == (VaultStatus.OK, None)
-    expected_running = (
-        MappingResult.TIMED_OUT if ending is Ending.DEADLINE else MappingResult.INTERRUPTED
-    )
-    assert [m.result for m in report.mappings] == [
+    assert (vault.status, vault.error) == (VaultStatus.OK, None)
+    assert [m.result for m in vault.mappings] == [
         MappingResult.SKIPPED,
         MappingResult.NOT_STARTED,
-        expected_running,
+        UNDER_WAY[ending],
     ]
     assert run.stage is Stage.DONE
 
@@ -319,32 +281,18 @@ def test_a_vault_whose_listing_failed_keeps_its_own_error() -> None:
     vault = vault_work()
     error = ErrorInfo(code="AuthorizationFailed", message="no access")
     vault.fail(error)
-    vault.listed = True
+    vault.end_listing()
     vault.settle(Ending.DEADLINE)
-    report = vault.to_report()
-    assert (report.status, report.error, report.mappings) == (VaultStatus.ERROR, error, [])
+    assert (vault.status, vault.error, vault.mappings) == (VaultStatus.ERROR, error, [])
 
 
 def test_settling_a_vault_twice_changes_nothing() -> None:
     vault = vault_work()
-    listed(vault)
+    work = listed(vault)
     vault.settle(Ending.DEADLINE)
-    first = vault.to_report()
+    first = (vault.status, vault.error, work.result, work.error)
     vault.settle(Ending.INTERRUPT)
-    assert vault.to_report() == first
-
-
-def test_the_vault_report_names_the_vault_and_its_subscription() -> None:
-    vault = VaultWork(
-        VaultTarget(
-            VaultId.parse(VAULT_ID.replace("/subscriptions/", "/Subscriptions/")),
-            DesiredState(Action.DISABLE, None),
-        ),
-        listed=True,
-    )
-    vault.settle(Ending.DEADLINE)
-    report = vault.to_report()
-    assert (report.id, report.subscription_id) == (VAULT_ID, SUB)
+    assert (vault.status, vault.error, work.result, work.error) == first
 
 
 def test_mappings_are_known_by_id_case_insensitively() -> None:
@@ -363,9 +311,30 @@ def test_the_ids_are_let_go_when_the_listing_ends() -> None:
     assert vault.listed
     with pytest.raises(AssertionError, match="listing has ended"):
         vault.has_mapping("anything")
+    with pytest.raises(AssertionError, match="listing has ended"):
+        listed(vault, "late")
 
 
-# --- RunReport -----------------------------------------------------------------------------------
+def test_a_vault_listed_the_long_way_says_so() -> None:
+    vault = vault_work()
+    vault.listed_via = ListedVia.CONTAINERS
+    assert str(vault.listed_via) == "containers"
+
+
+def test_changes_are_open_while_a_change_has_not_ended() -> None:
+    vault = vault_work()
+    skipped, change = listed(vault, "a"), listed(vault, "b")
+    skipped.finish(MappingResult.SKIPPED, skip_reason=SkipReason.COMPLIANT)
+    assert not vault.changes_open()  # nothing to change
+    change.queue(BODY, DESIRED)
+    assert vault.changes_open()
+    running(change)
+    assert vault.changes_open()
+    change.finish(MappingResult.SUCCEEDED, status="Succeeded")
+    assert not vault.changes_open()
+
+
+# --- count_results -------------------------------------------------------------------------------
 
 
 def settled_vaults() -> list[VaultWork]:
@@ -380,39 +349,16 @@ def settled_vaults() -> list[VaultWork]:
     return [first, second]
 
 
-def run_report(vaults: list[VaultWork]) -> RunReport:
-    head = Report(
-        run_id="run-1",
-        command=Command.APPLY,
-        action=Action.ENABLE,
-        started_at=STARTED,
-        finished_at=STARTED,
-        duration_s=0.0,
-        outcome=Outcome.TIMED_OUT,
-        exit_code=3,
-        totals=compute_totals([]),
-        calls=Calls(get=0, set=0, throttled=0, retried=0),
-        vaults=[],
-    )
-    return RunReport(head, vaults)
-
-
 def test_results_are_counted_from_the_settled_records() -> None:
-    vaults = settled_vaults()
-    assert count_results(vaults) == {
+    assert count_results(settled_vaults()) == {
         MappingResult.SKIPPED: 1,
         MappingResult.SUCCEEDED: 1,
         MappingResult.NOT_STARTED: 1,
     }
-    report = run_report(vaults).whole()
-    assert compute_totals(report.vaults).mappings == 3
 
 
-def test_a_run_report_is_written_as_the_whole_report_renders(tmp_path: Path) -> None:
-    report = run_report(settled_vaults())
-    target = tmp_path / "report.json"
-    report.write(target, stdout=io.StringIO())
-    whole = report.whole()
-    assert [v.status for v in whole.vaults] == [VaultStatus.OK, VaultStatus.ERROR]
-    assert target.read_text(encoding="utf-8") == render_report(whole)
-    assert report.exit_code == 3
+def test_counting_an_unsettled_record_is_a_bug() -> None:
+    vault = vault_work()
+    listed(vault)
+    with pytest.raises(AssertionError, match="settle"):
+        count_results([vault])

@@ -1,4 +1,5 @@
-"""Retry decisions: which statuses are retried, backoff with jitter, Retry-After parsing and clamping."""
+"""Retry decisions: which statuses are retried (PATCH apart), backoff with jitter, the server's
+Retry-After (parsing, clamping, and which values are worth honouring)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from email.utils import format_datetime
 
 import pytest
 
-from orchestrator.arm.retry import DEFAULT_RETRY_AFTER_MAX, RetryPolicy, parse_retry_after
+from orchestrator.arm.retry import (
+    DEFAULT_RETRY_AFTER_MAX,
+    RETRYABLE_PATCH_STATUSES,
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
 
@@ -35,6 +42,27 @@ def test_throttling_timeouts_and_server_errors_are_retried(status: int) -> None:
 @pytest.mark.parametrize("status", [200, 202, 204, 400, 401, 403, 404, 409, 412, 501, 505])
 def test_success_other_4xx_and_unlisted_5xx_are_not_retried(status: int) -> None:
     assert not RetryPolicy().is_retryable(status)
+    assert not RetryPolicy().is_retryable(status, "PATCH")
+
+
+def test_a_get_is_retried_by_default() -> None:
+    assert RetryPolicy().is_retryable(500) == RetryPolicy().is_retryable(500, "GET")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_patch_is_retried_only_where_asr_did_not_process_it(status: int) -> None:
+    assert RetryPolicy().is_retryable(status, "PATCH")
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 504])
+def test_a_patch_that_asr_may_have_acted_on_is_not_retried(status: int) -> None:
+    """The engine reads the mapping back instead of sending it blindly again."""
+    assert RetryPolicy().is_retryable(status)
+    assert not RetryPolicy().is_retryable(status, "PATCH")
+
+
+def test_the_patch_statuses_are_a_subset_of_the_get_statuses() -> None:
+    assert RETRYABLE_PATCH_STATUSES < RETRYABLE_STATUSES
 
 
 # --- backoff -----------------------------------------------------------------------------------
@@ -80,9 +108,12 @@ def test_delay_uses_the_servers_retry_after_over_backoff() -> None:
     assert policy.delay(5, 2.5, random.Random(0)) == 2.5
 
 
-def test_delay_honours_a_retry_after_of_zero() -> None:
-    policy = RetryPolicy(backoff_base=100.0)
-    assert policy.delay(1, 0.0, random.Random(0)) == 0.0
+@pytest.mark.parametrize("retry_after", [0.0, -1.0, -30.0])
+def test_delay_treats_a_zero_or_negative_retry_after_as_absent(retry_after: float) -> None:
+    """A `Retry-After: 0` (or `-1`) would make retries spin: the backoff applies instead."""
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=30.0)
+    assert policy.delay(3, retry_after, _ExtremesRng(upper=True)) == 2.0
+    assert policy.delay(3, retry_after, _ExtremesRng(upper=False)) == 1.0
 
 
 def test_delay_clamps_a_long_retry_after_to_retry_after_max() -> None:
@@ -93,6 +124,34 @@ def test_delay_clamps_a_long_retry_after_to_retry_after_max() -> None:
 def test_delay_without_retry_after_is_the_backoff() -> None:
     policy = RetryPolicy(backoff_base=0.5, backoff_max=30.0)
     assert policy.delay(3, None, _ExtremesRng(upper=True)) == 2.0
+
+
+# --- server_wait ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("5", 5.0), (" 0.25 ", 0.25), ("120", 120.0)])
+def test_server_wait_honours_a_positive_retry_after(header: str, seconds: float) -> None:
+    assert RetryPolicy().server_wait(header) == seconds
+
+
+@pytest.mark.parametrize("header", [None, "", "0", "-1", "-30", "soon", "nan", "inf"])
+def test_server_wait_is_none_when_absent_zero_negative_or_garbage(header: str | None) -> None:
+    assert RetryPolicy().server_wait(header) is None
+
+
+def test_server_wait_clamps_to_the_policys_retry_after_max() -> None:
+    assert RetryPolicy(retry_after_max=30.0).server_wait("86400") == 30.0
+
+
+def test_server_wait_reads_an_http_date_in_the_future() -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    seconds = RetryPolicy().server_wait(soon)
+    assert seconds is not None
+    assert 30 < seconds <= 90
+
+
+def test_server_wait_is_none_for_an_http_date_in_the_past() -> None:
+    assert RetryPolicy().server_wait("Wed, 25 Nov 2020 00:59:00 GMT") is None
 
 
 # --- parse_retry_after -----------------------------------------------------------------------

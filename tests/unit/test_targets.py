@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from orchestrator.asr.desired import Action, AuthenticationType, DesiredState
@@ -181,9 +183,14 @@ def test_exclusion_by_id_matches_any_spelling_of_that_vault_only() -> None:
     assert target.admits(vault("V9", "rg-two"))  # same name, another group: not that vault
 
 
+def discovered_as(desired: DesiredState) -> Callable[[VaultId], VaultTarget]:
+    """A ``target_of`` that gives every discovered vault ``desired``."""
+    return lambda found: VaultTarget(found, desired)
+
+
 def test_merge_puts_explicit_targets_first_then_new_discovered_ones() -> None:
     explicit = [VaultTarget(vault("b"), DISABLE)]
-    merged = merge_targets(explicit, [vault("a"), vault("c")], ENABLE)
+    merged = merge_targets(explicit, [vault("a"), vault("c")], discovered_as(ENABLE))
     assert merged == [
         VaultTarget(vault("b"), DISABLE),
         VaultTarget(vault("a"), ENABLE),
@@ -194,15 +201,69 @@ def test_merge_puts_explicit_targets_first_then_new_discovered_ones() -> None:
 def test_merge_keeps_an_explicit_override_over_the_discovered_default() -> None:
     explicit = [VaultTarget(vault("Vault-1"), DISABLE)]
     discovered = [VaultId(SUB.upper(), "rg-one", "vault-1")]
-    assert merge_targets(explicit, discovered, ENABLE) == explicit
+    assert merge_targets(explicit, discovered, discovered_as(ENABLE)) == explicit
 
 
 def test_merge_lists_a_vault_discovered_twice_once() -> None:
-    merged = merge_targets([], [vault("v1"), vault("V1", "rg-one")], ENABLE)
+    merged = merge_targets([], [vault("v1"), vault("V1", "rg-one")], discovered_as(ENABLE))
     assert merged == [VaultTarget(vault("v1"), ENABLE)]
 
 
-def test_merge_gives_discovered_vaults_the_default_state() -> None:
+def test_merge_gives_discovered_vaults_what_target_of_makes_of_them() -> None:
     default = DesiredState(Action.ENABLE, "keep", AuthenticationType.RUN_AS_ACCOUNT)
-    (merged,) = merge_targets([], [vault("v1")], default)
+    asked: list[VaultId] = []
+
+    def target_of(found: VaultId) -> VaultTarget:
+        asked.append(found)
+        return VaultTarget(found, default, problem=f"made for {found.name}")
+
+    (merged,) = merge_targets([], [vault("v1")], target_of)
     assert merged.desired is default
+    assert merged.problem == "made for v1"
+    assert asked == [vault("v1")]
+
+
+def test_merge_never_asks_target_of_for_an_explicit_or_repeated_vault() -> None:
+    asked: list[VaultId] = []
+
+    def target_of(found: VaultId) -> VaultTarget:
+        asked.append(found)
+        return VaultTarget(found, ENABLE)
+
+    explicit = [VaultTarget(vault("v1"), DISABLE)]
+    merge_targets(explicit, [vault("V1"), vault("v2"), vault("V2")], target_of)
+    assert asked == [vault("v2")]
+
+
+# --- VaultTarget: --retry and --restore narrow a vault to some mappings -----------------------
+
+MAPPING = f"{PREFIX}/v1/replicationFabrics/f/replicationProtectionContainers/c/replicationProtectionContainerMappings/m1"
+OTHER_MAPPING = MAPPING[:-1] + "2"
+
+
+def test_a_whole_vault_target_selects_every_mapping_and_drives_each_to_its_state() -> None:
+    target = VaultTarget(vault("v1"), ENABLE)
+    assert (target.problem, target.only) == (None, None)
+    assert target.selects(MAPPING) and target.selects(OTHER_MAPPING)
+    assert target.desired_for(MAPPING) is ENABLE
+
+
+def test_a_narrowed_target_selects_only_its_mappings_case_insensitively() -> None:
+    target = VaultTarget(vault("v1"), ENABLE, only={MAPPING.lower(): None})
+    assert target.selects(MAPPING)
+    assert target.selects(MAPPING.upper())
+    assert not target.selects(OTHER_MAPPING)
+
+
+def test_a_narrowed_mapping_without_its_own_state_gets_the_vaults() -> None:
+    target = VaultTarget(vault("v1"), ENABLE, only={MAPPING.lower(): None})
+    assert target.desired_for(MAPPING.upper()) is ENABLE
+
+
+def test_a_restored_mapping_is_driven_to_its_own_state() -> None:
+    own = DesiredState(Action.ENABLE, "keep", AuthenticationType.RUN_AS_ACCOUNT)
+    target = VaultTarget(
+        vault("v1"), ENABLE, only={MAPPING.lower(): own, OTHER_MAPPING.lower(): None}
+    )
+    assert target.desired_for(MAPPING) is own
+    assert target.desired_for(OTHER_MAPPING) is ENABLE

@@ -1,30 +1,35 @@
-"""The ASR rules: parsing a mapping, deciding its fate, the PATCH body, operation statuses."""
+"""The ASR rules: deciding a mapping's fate, the PATCH body, carrying the desired settings,
+operation statuses; and the desired state a run drives mappings to."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
+from orchestrator.asr.desired import (
+    KEEP_ACCOUNT,
+    Action,
+    AuthenticationType,
+    DesiredSettings,
+    DesiredState,
+)
+from orchestrator.asr.mapping import HealthError, MappingSettings, MappingSnapshot
 from orchestrator.asr.rules import (
     Change,
     Decision,
-    MappingSnapshot,
-    OperationState,
     Refuse,
     Skip,
     SkipReason,
+    Verdict,
+    carries,
     classify_operation_status,
     decide,
-    parse_mapping,
     patch_body,
     same_arm_id,
 )
-from orchestrator.errors import ArmResponseError
 
 MAPPING_ID = (
     "/Subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups/rg/providers/"
@@ -40,31 +45,6 @@ SAI = AuthenticationType.SYSTEM_ASSIGNED_IDENTITY
 ENABLE = DesiredState(Action.ENABLE, ACCOUNT)
 DISABLE = DesiredState(Action.DISABLE, None)
 KEEP = DesiredState(Action.ENABLE, KEEP_ACCOUNT)
-
-
-def raw_mapping(**details: Any) -> dict[str, Any]:
-    """An ARM mapping as listed: enabled and compliant with ENABLE unless ``details`` differ."""
-    specific: dict[str, Any] = {
-        "instanceType": "A2A",
-        "agentAutoUpdateStatus": "Enabled",
-        "automationAccountArmId": ACCOUNT,
-        "automationAccountAuthenticationType": "SystemAssignedIdentity",
-        "scheduleName": "s",
-        "jobScheduleName": "j",
-    }
-    specific.update(details)
-    return {
-        "id": MAPPING_ID,
-        "name": "m1",
-        "type": "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings",
-        "properties": {
-            "state": "Paired",
-            "health": "Normal",
-            "healthErrorDetails": [],
-            "providerSpecificDetails": specific,
-            "policyId": "/Subscriptions/x/policy",
-        },
-    }
 
 
 def snapshot(**changes: Any) -> MappingSnapshot:
@@ -92,6 +72,8 @@ ENABLE_BODY: dict[str, object] = {
         }
     }
 }
+ENABLED_AS_DESIRED = DesiredSettings("Enabled", ACCOUNT, "SystemAssignedIdentity")
+DISABLED = DesiredSettings("Disabled", None, None)
 DISABLE_BODY: dict[str, object] = {
     "properties": {
         "providerSpecificInput": {"instanceType": "A2A", "agentAutoUpdateStatus": "Disabled"}
@@ -107,137 +89,6 @@ def provider_input(decision: Decision) -> dict[str, object]:
     specific = properties["providerSpecificInput"]
     assert isinstance(specific, dict)
     return specific
-
-
-# --- parse_mapping -------------------------------------------------------------------------
-
-
-def test_parse_reads_every_field_of_an_a2a_mapping() -> None:
-    raw = raw_mapping()
-    raw["properties"]["healthErrorDetails"] = [{"errorCode": "1"}, {"errorCode": "2"}]
-    assert parse_mapping(raw) == snapshot(health_errors=2)
-
-
-def test_parse_without_provider_details_leaves_them_none() -> None:
-    raw = raw_mapping()
-    del raw["properties"]["providerSpecificDetails"]
-    assert parse_mapping(raw) == snapshot(
-        instance_type=None,
-        agent_auto_update_status=None,
-        automation_account_arm_id=None,
-        authentication_type=None,
-    )
-
-
-def test_parse_treats_null_provider_details_and_null_health_list_as_absent() -> None:
-    raw = raw_mapping()
-    raw["properties"]["providerSpecificDetails"] = None
-    raw["properties"]["healthErrorDetails"] = None
-    parsed = parse_mapping(raw)
-    assert parsed.instance_type is None
-    assert parsed.health_errors == 0
-
-
-def test_parse_counts_no_health_errors_when_the_key_is_absent() -> None:
-    raw = raw_mapping()
-    del raw["properties"]["healthErrorDetails"]
-    assert parse_mapping(raw).health_errors == 0
-
-
-def test_parse_takes_the_name_from_the_id_when_name_is_absent() -> None:
-    raw = raw_mapping()
-    del raw["name"]
-    assert parse_mapping(raw).name == "m1"
-
-
-def test_parse_keeps_values_exactly_as_arm_sent_them() -> None:
-    raw = raw_mapping(instanceType="a2a", agentAutoUpdateStatus="enabled")
-    raw["properties"]["state"] = "PAIRED"
-    parsed = parse_mapping(raw)
-    assert (parsed.instance_type, parsed.agent_auto_update_status, parsed.state) == (
-        "a2a",
-        "enabled",
-        "PAIRED",
-    )
-
-
-def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    raw = raw_mapping()
-    target = raw
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return raw
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        pytest.param([], "a mapping is a list, expected an object", id="not-an-object"),
-        pytest.param(None, "a mapping is missing or null", id="null"),
-        pytest.param({"properties": {}}, "has id missing or null", id="id-missing"),
-        pytest.param(_with(("id",), 7), "has id a number", id="id-not-a-string"),
-        pytest.param(_with(("id",), ""), "a mapping has an empty id", id="id-empty"),
-        pytest.param(_with(("name",), ["m1"]), f"{MAPPING_ID}: name is a list", id="name-list"),
-        pytest.param(_with(("properties",), None), "properties is missing or null", id="no-props"),
-        pytest.param(_with(("properties",), "x"), "properties is a string", id="props-string"),
-        pytest.param(
-            _with(("properties", "providerSpecificDetails"), ["A2A"]),
-            "properties.providerSpecificDetails is a list, expected an object",
-            id="details-list",
-        ),
-        pytest.param(
-            _with(("properties", "healthErrorDetails"), {"a": 1}),
-            "properties.healthErrorDetails is an object, expected a list",
-            id="health-object",
-        ),
-        pytest.param(
-            _with(("properties", "state"), 1), "properties.state is a number", id="state-number"
-        ),
-        pytest.param(
-            _with(("properties", "providerSpecificDetails", "instanceType"), True),
-            "providerSpecificDetails.instanceType is a boolean",
-            id="instance-type-bool",
-        ),
-        pytest.param(
-            _with(("properties", "providerSpecificDetails", "agentAutoUpdateStatus"), 1),
-            "providerSpecificDetails.agentAutoUpdateStatus is a number",
-            id="status-number",
-        ),
-        pytest.param(
-            _with(("properties", "providerSpecificDetails", "automationAccountArmId"), {}),
-            "providerSpecificDetails.automationAccountArmId is an object",
-            id="account-object",
-        ),
-        pytest.param(
-            _with(
-                ("properties", "providerSpecificDetails", "automationAccountAuthenticationType"),
-                [],
-            ),
-            "providerSpecificDetails.automationAccountAuthenticationType is a list",
-            id="auth-type-list",
-        ),
-    ],
-)
-def test_parse_rejects_a_malformed_mapping_with_a_clear_message(raw: object, message: str) -> None:
-    with pytest.raises(ArmResponseError) as caught:
-        parse_mapping(raw)
-    assert message in caught.value.message
-    assert caught.value.code == "invalid_response"
-
-
-def test_parse_does_not_echo_a_bad_value_into_the_error() -> None:
-    raw = _with(("properties", "providerSpecificDetails", "automationAccountArmId"), 123456789)
-    with pytest.raises(ArmResponseError) as caught:
-        parse_mapping(raw)
-    assert "123456789" not in str(caught.value)
-
-
-def test_parse_does_not_modify_its_input() -> None:
-    raw = raw_mapping()
-    before = copy.deepcopy(raw)
-    parse_mapping(raw)
-    assert raw == before
 
 
 # --- decide: the order of the rules --------------------------------------------------------
@@ -297,23 +148,33 @@ def test_authentication_type_compares_case_insensitively() -> None:
 
 
 def test_a_disabled_mapping_is_enabled() -> None:
-    assert decide(snapshot(agent_auto_update_status="Disabled"), ENABLE) == Change(ENABLE_BODY)
+    assert decide(snapshot(agent_auto_update_status="Disabled"), ENABLE) == Change(
+        ENABLE_BODY, ENABLED_AS_DESIRED
+    )
 
 
 def test_a_missing_status_is_not_enabled() -> None:
-    assert decide(snapshot(agent_auto_update_status=None), ENABLE) == Change(ENABLE_BODY)
+    assert decide(snapshot(agent_auto_update_status=None), ENABLE) == Change(
+        ENABLE_BODY, ENABLED_AS_DESIRED
+    )
 
 
 def test_enabled_with_another_account_changes_to_the_desired_one() -> None:
-    assert decide(snapshot(automation_account_arm_id=OTHER_ACCOUNT), ENABLE) == Change(ENABLE_BODY)
+    assert decide(snapshot(automation_account_arm_id=OTHER_ACCOUNT), ENABLE) == Change(
+        ENABLE_BODY, ENABLED_AS_DESIRED
+    )
 
 
 def test_enabled_with_no_account_changes() -> None:
-    assert decide(snapshot(automation_account_arm_id=None), ENABLE) == Change(ENABLE_BODY)
+    assert decide(snapshot(automation_account_arm_id=None), ENABLE) == Change(
+        ENABLE_BODY, ENABLED_AS_DESIRED
+    )
 
 
 def test_enabled_with_run_as_account_changes_to_system_assigned_identity() -> None:
-    assert decide(snapshot(authentication_type="RunAsAccount"), ENABLE) == Change(ENABLE_BODY)
+    assert decide(snapshot(authentication_type="RunAsAccount"), ENABLE) == Change(
+        ENABLE_BODY, ENABLED_AS_DESIRED
+    )
 
 
 def test_enabled_with_system_assigned_identity_changes_when_run_as_is_desired() -> None:
@@ -322,19 +183,20 @@ def test_enabled_with_system_assigned_identity_changes_when_run_as_is_desired() 
     assert isinstance(decision, Change)
     specific = provider_input(decision)
     assert specific["automationAccountAuthenticationType"] == "RunAsAccount"
+    assert decision.desired == DesiredSettings("Enabled", ACCOUNT, "RunAsAccount")
 
 
 def test_a_missing_authentication_type_counts_as_run_as_account() -> None:
     """The REST spec's default is RunAsAccount, so it needs a change to SystemAssignedIdentity."""
     mapping = snapshot(authentication_type=None)
-    assert decide(mapping, ENABLE) == Change(ENABLE_BODY)
+    assert decide(mapping, ENABLE) == Change(ENABLE_BODY, ENABLED_AS_DESIRED)
     run_as = DesiredState(Action.ENABLE, ACCOUNT, AuthenticationType.RUN_AS_ACCOUNT)
     assert decide(mapping, run_as) == Skip(SkipReason.COMPLIANT)
 
 
 def test_enabled_but_unhealthy_is_reapplied() -> None:
     """The portal's Repair: same settings, but health errors mean it is sent again."""
-    assert decide(snapshot(health_errors=1), ENABLE) == Change(ENABLE_BODY)
+    assert decide(snapshot(health_errors=1), ENABLE) == Change(ENABLE_BODY, ENABLED_AS_DESIRED)
 
 
 def test_enable_without_an_account_is_refused() -> None:
@@ -355,6 +217,7 @@ def test_keep_reapplies_the_mappings_own_account() -> None:
     specific = provider_input(decision)
     assert specific["automationAccountArmId"] == OTHER_ACCOUNT
     assert specific["automationAccountAuthenticationType"] == "SystemAssignedIdentity"
+    assert decision.desired == DesiredSettings("Enabled", OTHER_ACCOUNT, "SystemAssignedIdentity")
 
 
 def test_keep_on_a_compliant_mapping_skips_it() -> None:
@@ -365,7 +228,7 @@ def test_keep_on_a_compliant_mapping_skips_it() -> None:
 
 def test_keep_on_a_disabled_mapping_with_an_account_enables_it_with_that_account() -> None:
     decision = decide(snapshot(agent_auto_update_status="Disabled"), KEEP)
-    assert decision == Change(ENABLE_BODY)
+    assert decision == Change(ENABLE_BODY, ENABLED_AS_DESIRED)
 
 
 @pytest.mark.parametrize("account", [None, "", "  "])
@@ -403,7 +266,9 @@ def test_a_disabled_mapping_with_health_errors_is_still_compliant_for_disable() 
 
 @pytest.mark.parametrize("status", ["Enabled", None])
 def test_a_mapping_that_is_not_disabled_is_disabled(status: str | None) -> None:
-    assert decide(snapshot(agent_auto_update_status=status), DISABLE) == Change(DISABLE_BODY)
+    assert decide(snapshot(agent_auto_update_status=status), DISABLE) == Change(
+        DISABLE_BODY, DISABLED
+    )
 
 
 # --- patch_body ----------------------------------------------------------------------------
@@ -450,25 +315,126 @@ def test_same_arm_id(a: str | None, b: str | None, same: bool) -> None:
 @pytest.mark.parametrize(
     ("status", "state"),
     [
-        ("Succeeded", OperationState.SUCCEEDED),
-        ("succeeded", OperationState.SUCCEEDED),
-        ("PartiallySucceeded", OperationState.SUCCEEDED),
-        ("CompletedWithInformation", OperationState.SUCCEEDED),
-        ("COMPLETEDWITHINFORMATION", OperationState.SUCCEEDED),
-        ("Failed", OperationState.FAILED),
-        ("Canceled", OperationState.FAILED),
-        ("Cancelled", OperationState.FAILED),
-        ("cancelled", OperationState.FAILED),
-        ("InProgress", OperationState.RUNNING),
-        ("NotStarted", OperationState.RUNNING),
-        ("Running", OperationState.RUNNING),
-        ("SomethingNew", OperationState.RUNNING),
-        ("", OperationState.RUNNING),
-        (None, OperationState.RUNNING),
+        ("Succeeded", Verdict.SUCCEEDED),
+        ("succeeded", Verdict.SUCCEEDED),
+        ("PartiallySucceeded", Verdict.SUCCEEDED),
+        ("CompletedWithInformation", Verdict.SUCCEEDED),
+        ("COMPLETEDWITHINFORMATION", Verdict.SUCCEEDED),
+        ("Failed", Verdict.FAILED),
+        ("Canceled", Verdict.FAILED),
+        ("Cancelled", Verdict.FAILED),
+        ("cancelled", Verdict.FAILED),
+        ("InProgress", Verdict.RUNNING),
+        ("NotStarted", Verdict.RUNNING),
+        ("Running", Verdict.RUNNING),
+        ("SomethingNew", Verdict.RUNNING),
+        ("", Verdict.RUNNING),
+        (None, Verdict.RUNNING),
     ],
 )
-def test_classify_operation_status(status: str | None, state: OperationState) -> None:
+def test_classify_operation_status(status: str | None, state: Verdict) -> None:
     assert classify_operation_status(status) is state
+
+
+@given(st.one_of(st.none(), st.text(max_size=30)))
+def test_a_status_word_never_reads_as_unreadable(status: str | None) -> None:
+    """Unreadable is a failed *read*; any word ASR sends says where the operation stands."""
+    assert classify_operation_status(status) is not Verdict.UNREADABLE
+
+
+# --- DesiredState.settings ---------------------------------------------------------------------
+
+
+def test_desired_settings_of_enable_name_the_account_and_its_authentication_type() -> None:
+    run_as = DesiredState(Action.ENABLE, ACCOUNT, AuthenticationType.RUN_AS_ACCOUNT)
+    assert run_as.settings(ACCOUNT) == DesiredSettings("Enabled", ACCOUNT, "RunAsAccount")
+    assert ENABLE.settings(OTHER_ACCOUNT) == DesiredSettings(
+        "Enabled", OTHER_ACCOUNT, "SystemAssignedIdentity"
+    )
+
+
+def test_desired_settings_of_disable_name_no_account_and_no_type() -> None:
+    assert DISABLE.settings(ACCOUNT) == DISABLED
+    assert DISABLE.settings(None) == DISABLED
+
+
+def test_keeps_account_says_whether_each_mapping_keeps_its_own() -> None:
+    assert (KEEP.keeps_account, ENABLE.keeps_account, DISABLE.keeps_account) == (
+        True,
+        False,
+        False,
+    )
+
+
+# --- carries: has a mapping reached the desired settings? ---------------------------------------
+
+
+def settings(**changes: Any) -> MappingSettings:
+    return snapshot(**changes).settings()
+
+
+def test_a_mapping_with_the_desired_enable_settings_carries_them() -> None:
+    assert carries(settings(), ENABLED_AS_DESIRED)
+
+
+def test_carrying_the_settings_ignores_health() -> None:
+    """Read back after a change: the settings landed even if ASR then reports errors."""
+    sick = settings(health_errors=1, health_error_details=(HealthError("1", None, None, None),))
+    assert carries(sick, ENABLED_AS_DESIRED)
+
+
+def test_carrying_compares_case_insensitively_and_ignores_a_trailing_slash() -> None:
+    mapping = settings(
+        agent_auto_update_status="ENABLED",
+        automation_account_arm_id=ACCOUNT.upper() + "/",
+        authentication_type="systemassignedidentity",
+    )
+    assert carries(mapping, ENABLED_AS_DESIRED)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"agent_auto_update_status": "Disabled"},
+        {"agent_auto_update_status": None},
+        {"automation_account_arm_id": OTHER_ACCOUNT},
+        {"automation_account_arm_id": None},
+        {"authentication_type": "RunAsAccount"},
+        {"authentication_type": None},  # the REST spec's default: RunAsAccount
+    ],
+    ids=["disabled", "no-status", "other-account", "no-account", "run-as", "no-type"],
+)
+def test_a_mapping_missing_any_desired_enable_setting_does_not_carry_them(
+    changes: dict[str, Any],
+) -> None:
+    assert not carries(settings(**changes), ENABLED_AS_DESIRED)
+
+
+def test_a_missing_authentication_type_carries_a_desired_run_as_account() -> None:
+    desired = DesiredSettings("Enabled", ACCOUNT, "RunAsAccount")
+    assert carries(settings(authentication_type=None), desired)
+
+
+def test_desired_settings_without_a_type_accept_any_type() -> None:
+    desired = DesiredSettings("Enabled", ACCOUNT, None)
+    assert carries(settings(authentication_type="RunAsAccount"), desired)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"agent_auto_update_status": "Disabled"},
+        {"agent_auto_update_status": "disabled", "automation_account_arm_id": None},
+        {"agent_auto_update_status": "Disabled", "authentication_type": "RunAsAccount"},
+    ],
+)
+def test_disable_asks_only_for_disabled(changes: dict[str, Any]) -> None:
+    assert carries(settings(**changes), DISABLED)
+
+
+@pytest.mark.parametrize("status", ["Enabled", None, ""])
+def test_a_mapping_not_disabled_does_not_carry_disable(status: str | None) -> None:
+    assert not carries(settings(agent_auto_update_status=status), DISABLED)
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -503,6 +469,11 @@ def test_decide_never_raises_and_every_change_targets_a2a(
         assert specific["instanceType"] == "A2A"
         expected = {Action.ENABLE: "Enabled", Action.DISABLE: "Disabled"}[desired.action]
         assert specific["agentAutoUpdateStatus"] == expected
+        assert decision.desired.agent_auto_update_status == expected
+        assert decision.desired.automation_account_arm_id == specific.get("automationAccountArmId")
+        assert decision.desired.authentication_type == specific.get(
+            "automationAccountAuthenticationType"
+        )
 
 
 @given(_snapshots, _desired)
@@ -526,6 +497,7 @@ def test_applying_a_change_makes_the_mapping_compliant(
             health_errors=0,
         )
         assert decide(after, desired) == Skip(SkipReason.COMPLIANT)
+        assert carries(after.settings(), decision.desired)
 
 
 @given(st.text(max_size=40), st.text(max_size=40))
