@@ -129,6 +129,9 @@ class UntrustedUrlError(ArmError):
 
 def _redact_query(url: str) -> str:
     """Drop the query string and any user:password@: either may carry a secret."""
-    parts = urlsplit(url.split("?", 1)[0])
+    try:
+        parts = urlsplit(url.split("?", 1)[0])
+    except ValueError:
+        return "(a URL that cannot be parsed)"
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, host, parts.path, "", ""))

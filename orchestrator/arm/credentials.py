@@ -127,7 +127,7 @@ class TokenProvider:
         Raises AuthenticationError (StaleTokenError: the credential only has a rejected one).
         """
         current = self._token
-        if current is None or not self._fresh(current):
+        if current is None or not self._fresh(current) or current.token in self._rejected:
             current = await self._fetch()
         if current.token in self._rejected:
             raise StaleTokenError(self.credential_name)

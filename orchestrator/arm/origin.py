@@ -64,8 +64,12 @@ class TrustedOrigin:
             # The authority ends where the endpoint's does, so it is the endpoint's, without
             # userinfo: no parse for the client's own URLs and ARM's links (every request).
             return
-        parts = urlsplit(url)
-        if Origin.of(url) != self._origin or parts.username is not None:
+        try:
+            parts = urlsplit(url)
+            trusted = Origin.of(url) == self._origin and parts.username is None
+        except ValueError:  # a URL Python cannot even parse (an unbalanced '[') is no one's
+            trusted = False
+        if not trusted:
             raise UntrustedUrlError(url, str(self._origin))
 
 

@@ -187,8 +187,8 @@ EmulatorBlock = Annotated[
 
 def config_json_schema() -> dict[str, Any]:
     """The config file's JSON Schema, its ``emulator`` block a reference to the emulator's."""
-    schema = Config.model_json_schema()
-    return _refer_to_emulator(schema)
+    schema: dict[str, Any] = _refer_to_emulator(Config.model_json_schema())
+    return schema
 
 
 def _refer_to_emulator(node: Any) -> Any:

@@ -4,10 +4,19 @@ protected items and Automation accounts. Every model refuses unknown keys and ch
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final, Literal, Self
+from types import UnionType
+from typing import Annotated, Any, Final, Literal, Self, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Rate = float  # a probability in [0, 1]
 SubscriptionState = Literal["Enabled", "Disabled", "Warned", "PastDue", "Deleted"]
@@ -22,7 +31,37 @@ _ACCOUNT_ID = re.compile(
 
 
 class StrictModel(BaseModel):
+    """A fleet description's section: unknown keys refused, and a number must be written as one.
+
+    Pydantic's lax mode would read ``seed: true`` as 1 and ``seed: "7"`` as 7; a fleet file is
+    written by hand, so those are mistakes to name, not values to guess. (Model-wide strict mode
+    would also refuse YAML's lists for the tuple ranges, hence a check of its own.)
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _numeric(field.annotation):
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, bool | str):
+                    raise ValueError(f"must be a number, got {item!r}")
+        return value
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field holds numbers only: int or float, optional, or a tuple of them."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _numeric(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(options) and all(_numeric(a) for a in options)
+    if origin is tuple:
+        return all(_numeric(a) for a in get_args(annotation) if a is not Ellipsis)
+    return annotation in (int, float)
 
 
 def cap_total(total: float, what: str) -> None:

@@ -146,7 +146,7 @@ class Engine:
 
     async def _drain(self) -> None:
         """Wait until no background task runs and no operation is tracked."""
-        while self._background or self._poller.running:
+        while self._background or self._poller.running > 0:
             self._changed.clear()
             await self._changed.wait()
 

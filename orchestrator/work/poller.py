@@ -170,6 +170,10 @@ class Poller:
                         await asyncio.wait_for(self._wake.wait(), delay)
                     continue
                 _, _, _, op = heapq.heappop(self._heap)
+                # Read now: no longer waiting for the model (its release must not read it again).
+                op.waiting_for_model = False
+                self._waiting.discard(op)
+                op.version += 1  # and no entry left in the heap is due any more
                 await self._slots.acquire()
                 self._spawn(op)
         finally:
@@ -266,6 +270,7 @@ class Poller:
             return
         op.failed_reads = 0
         op.not_found_since = None
+        op.not_found_reads = 0
         if not op.resumed:
             op.seen_running = now - op.started
             self._model.observe_running(op, op.seen_running)

@@ -633,18 +633,8 @@ async def test_a_429_with_a_useless_retry_after_pauses_for_a_jittered_backoff(
 
 # --- expired tokens ------------------------------------------------------------------------------
 
+
 # See test_credentials.py: the provider never asks the credential again while its cached
-# token (the one ARM rejected) is fresh by its own expiry.
-STALE_CACHE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=ArmAuthenticationError,
-    reason="BUG: TokenProvider.token() (orchestrator/arm/credentials.py:130) never refetches a "
-    "token ARM rejected as expired while its own expiry says it is fresh: the client's refresh "
-    "raises StaleTokenError until it gives up",
-)
-
-
-@STALE_CACHE_BUG
 async def test_an_expired_token_is_refreshed_once_and_the_call_retried(
     rig: Rig, arm: aioresponses
 ) -> None:
@@ -656,7 +646,6 @@ async def test_an_expired_token_is_refreshed_once_and_the_call_retried(
     assert rig.credential.calls == 2
 
 
-@STALE_CACHE_BUG
 async def test_a_second_expired_answer_is_returned_not_refreshed_again(
     rig: Rig, arm: aioresponses
 ) -> None:
@@ -668,7 +657,6 @@ async def test_a_second_expired_answer_is_returned_not_refreshed_again(
     assert rig.client.counters.get == 2
 
 
-@STALE_CACHE_BUG
 async def test_after_a_refresh_later_calls_use_the_new_token(rig: Rig, arm: aioresponses) -> None:
     arm.get(LIST_URL, status=401, payload=EXPIRED)
     arm.get(LIST_URL, payload={"value": []}, repeat=True)
@@ -685,12 +673,6 @@ async def test_a_401_for_another_reason_is_not_retried(rig: Rig, arm: aiorespons
     assert rig.credential.calls == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: TokenProvider.token() (orchestrator/arm/credentials.py:130) never asks the "
-    "credential again after a rejection: the call fails without waiting the credential out",
-)
 async def test_a_credential_that_keeps_the_rejected_token_fails_the_call_without_resending(
     session: aiohttp.ClientSession, arm: aioresponses
 ) -> None:
@@ -702,7 +684,6 @@ async def test_a_credential_that_keeps_the_rejected_token_fails_the_call_without
     assert rig.credential.calls == 1 + FAST.max_attempts
 
 
-@STALE_CACHE_BUG
 async def test_a_stale_token_is_waited_out_then_the_call_succeeds(
     session: aiohttp.ClientSession, arm: aioresponses
 ) -> None:

@@ -28,6 +28,7 @@ from orchestrator.config import (
     LoadedConfig,
     load_config,
 )
+from orchestrator.config.model import config_json_schema
 from orchestrator.emulator import FleetSpec
 from orchestrator.errors import ConfigError
 
@@ -91,30 +92,14 @@ def test_the_example_config_loads_without_warnings() -> None:
     assert load_config(EXAMPLE).warnings == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: configs/fleet.example.yaml (the example 'using every key') lacks the second "
-    "release's keys: state_file, verify, preflight, max_pages_per_vault, "
-    "request_timeout_seconds, audit",
-)
 def test_the_example_config_sets_every_key() -> None:
     present = set(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
     assert present == set(Config.model_fields)
 
 
-# Pydantic reads every "$ref" in a WithJsonSchema override as one of its own definitions.
-SCHEMA_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="BUG: Config.model_json_schema() raises KeyError 'emulator.schema.json' "
-    "(orchestrator/config/model.py:173, the emulator block's WithJsonSchema {'$ref': "
-    "'emulator.schema.json'}): `asr-autoupdate schema config` cannot print the schema",
-)
-
-
 def config_schema_validator() -> jsonschema.Draft202012Validator:
     """The config's schema, with the emulator block's own schema it refers to by name."""
-    schema = Config.model_json_schema()
+    schema = config_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     emulator = Resource.from_contents(
         FleetSpec.model_json_schema(), default_specification=DRAFT202012
@@ -123,17 +108,17 @@ def config_schema_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-@SCHEMA_BUG
-def test_the_config_json_schema_can_be_generated() -> None:
-    assert Config.model_json_schema()["properties"]["emulator"]
+def test_the_config_json_schema_refers_to_the_emulators_own() -> None:
+    emulator = config_json_schema()["properties"]["emulator"]
+    assert {"$ref": "emulator.schema.json"} in [
+        {"$ref": option.get("$ref")} for option in emulator["anyOf"] if "$ref" in option
+    ]
 
 
-@SCHEMA_BUG
 def test_the_example_config_satisfies_the_published_json_schema() -> None:
     config_schema_validator().validate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
 
 
-@SCHEMA_BUG
 def test_an_emulator_block_is_checked_by_the_emulators_schema() -> None:
     validator = config_schema_validator()
     base = {"action": "disable", "vaults": [V1]}
@@ -141,7 +126,6 @@ def test_an_emulator_block_is_checked_by_the_emulators_schema() -> None:
     assert not validator.is_valid({**base, "emulator": {"sede": 7}})
 
 
-@SCHEMA_BUG
 def test_the_json_schema_offers_a_bare_string_for_a_vault() -> None:
     schema = Config.model_json_schema()
     assert {"type": "string", "description": "a vault id"} in schema["$defs"]["VaultEntry"]["anyOf"]
@@ -606,13 +590,6 @@ def test_emulator_errors_carry_the_emulator_path(fail: Fail) -> None:
     assert error.key == "emulator.shares.compliant"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG: the emulator block's numbers are lax (orchestrator/emulator/fleet_spec.py:14, "
-    "_Strict sets no strict=True); with config/problems.py's coercions gone, `seed: true` or "
-    "`seed: '7'` is quietly read as a number",
-)
 @pytest.mark.parametrize("seed", [True, "7"])
 def test_a_boolean_or_numeric_string_in_the_emulator_block_is_not_a_number(
     fail: Fail, seed: object

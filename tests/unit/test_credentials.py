@@ -96,16 +96,6 @@ def provider(
 
 # The provider asks the credential again only when its cached token is past the refresh margin,
 # even after ARM rejected that token as expired: `refresh` then raises StaleTokenError without
-# fetching, so an expired token is never replaced while its own expiry says it is fresh.
-STALE_CACHE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=StaleTokenError,
-    reason="BUG: TokenProvider.token() (orchestrator/arm/credentials.py:130) refetches only when "
-    "the cached token is past its margin, not when ARM rejected it: refresh() never asks the "
-    "credential for a new token",
-)
-
-
 async def settle_until_blocked(credential: FakeCredential, calls: int = 1) -> None:
     """Let the event loop run until ``credential`` has been asked ``calls`` times."""
     for _ in range(100):
@@ -215,7 +205,6 @@ async def test_close_closes_the_credential() -> None:
 # --- refresh() -----------------------------------------------------------------------------------
 
 
-@STALE_CACHE_BUG
 async def test_refresh_fetches_a_new_token_once_for_many_concurrent_callers() -> None:
     clock = FakeClock()
     credential = FakeCredential(numbered(), expires_on=clock.now + HOUR)
@@ -227,7 +216,6 @@ async def test_refresh_fetches_a_new_token_once_for_many_concurrent_callers() ->
     assert await tokens.token() == "token-2"
 
 
-@STALE_CACHE_BUG
 async def test_refresh_after_someone_else_refreshed_returns_the_newer_token() -> None:
     clock = FakeClock()
     credential = FakeCredential(numbered(), expires_on=clock.now + HOUR)
@@ -261,7 +249,6 @@ async def test_a_rejected_token_is_never_handed_out_again_whatever_its_expiry() 
             await tokens.token()
 
 
-@STALE_CACHE_BUG
 async def test_after_a_rejection_the_credential_is_asked_again_until_it_has_a_new_token() -> None:
     """A credential's cache may hand back the rejected token for a while: each later ask goes
     to the credential again, and the first new token is handed out."""

@@ -297,17 +297,6 @@ def test_each_read_waits_at_least_the_retry_after_of_the_previous_answer() -> No
 
 # An operation that waited for the model's first lesson stays among the waiting after it was
 # dispatched: when the model becomes ready while its read waits for a slot or is in flight, it
-# is scheduled again and read twice at once (and may be ended twice).
-DOUBLE_READ_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, TimeoutError),
-    reason="BUG: Poller never takes a dispatched operation out of _waiting nor clears "
-    "waiting_for_model (orchestrator/work/poller.py:293, _release_waiting): released when the "
-    "model becomes ready during its read, it is read twice at once; both reads can end it, "
-    "on_done runs twice, finished exceeds tracked and run() never returns",
-)
-
-
 def many_operations(model: DurationModel | None) -> tuple[FakeArm, list[str], dict[str, float]]:
     """Forty operations, each allowed at its own time, each Retry-After its own, read with
     four polls at once; each answers running twice, then succeeded (and succeeded again to any
@@ -335,7 +324,6 @@ def many_operations(model: DurationModel | None) -> tuple[FakeArm, list[str], di
     return client, urls, first_allowed
 
 
-@DOUBLE_READ_BUG
 def test_many_operations_are_each_read_no_earlier_than_allowed() -> None:
     client, urls, _ = many_operations(None)
     for url in urls:
@@ -348,7 +336,6 @@ def test_many_operations_with_a_ready_model_are_each_read_no_earlier_than_allowe
         assert len(client.times(url)) == 3, url
 
 
-@DOUBLE_READ_BUG
 def test_an_operation_read_as_the_model_becomes_ready_is_not_read_twice_at_once() -> None:
     """Eight scouts end by 8 s; the ninth operation is first read at UNKNOWN_WAIT (5 s), a read
     that takes 4 s: the model becomes ready while it is in flight."""
@@ -979,13 +966,6 @@ def test_a_read_that_finds_the_operation_restarts_the_ten_minutes() -> None:
     assert t[-2] - t[9] < NOT_FOUND_SECONDS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a read that finds the operation resets not_found_since but not "
-    "not_found_reads (orchestrator/work/poller.py:268): a later 404 streak ends after ten "
-    "minutes with fewer than its own NOT_FOUND_READS reads",
-)
 def test_a_later_404_streak_needs_its_own_five_reads() -> None:
     url = f"{BASE}/a"
     client = FakeArm({url: [*[not_found()] * 4, running(1), *[not_found(retry_after=300)] * 10]})
