@@ -9,12 +9,14 @@ count.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -218,29 +220,40 @@ def failures(report: RunReport) -> Iterator[tuple[str, str, MappingWork]]:
                 yield vault.target.vault.name, vault.target.vault.subscription_id, mapping
 
 
+_ARM_ID: Final = re.compile(r"/subscriptions/[^\s/]+(?:/[^\s/]+)*/([^\s/]+/[^\s/]+)", re.IGNORECASE)
+
+
+def shorten_ids(text: str) -> str:
+    """Long ARM ids in a message cut to their last type and name (the report has them whole)."""
+    return _ARM_ID.sub(r"…/\1", text)
+
+
 def failures_table(report: RunReport) -> RenderableType | None:
-    """The first :data:`FAILURES_MAX` failures and vault errors, each with code and message."""
-    rows: list[tuple[str, str, str, str]] = []
+    """The first :data:`FAILURES_MAX` failures and vault errors: one line each with its code,
+    the message below it (ARM ids shortened; the report holds them whole)."""
+    rows: list[tuple[str, str, str]] = []
     for vault in report.records:
         if vault.status is VaultStatus.ERROR and vault.error is not None:
-            rows.append((vault.target.vault.name, "(vault)", vault.error.code, vault.error.message))
+            rows.append(
+                (vault.target.vault.name, f"vault failed: {vault.error.code}", vault.error.message)
+            )
     for vault_name, _, mapping in failures(report):
         error = mapping.error
         code = f"{mapping.result}: {error.code}" if error else str(mapping.result)
-        rows.append((vault_name, mapping.name, code, error.message if error else ""))
+        rows.append((f"{vault_name} / {mapping.name}", code, error.message if error else ""))
     if not rows:
         return None
-    table = Table(title="needs attention", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("Vault", no_wrap=True)
-    table.add_column("Mapping", overflow="fold")
-    table.add_column("Result / code", overflow="fold")
-    table.add_column("Message", overflow="fold")
-    for row in rows[:FAILURES_MAX]:
-        table.add_row(*row)
-    if len(rows) <= FAILURES_MAX:
-        return table
-    more = Text(f"… and {len(rows) - FAILURES_MAX} more in the report")
-    return Group(table, more)
+    lines: list[RenderableType] = [Text(f"needs attention ({len(rows)})", style="bold")]
+    for where, code, message in rows[:FAILURES_MAX]:
+        line = Text("  ")
+        line.append(where, style="bold")
+        line.append(f"  {code}", style="red")
+        lines.append(line)
+        if message:
+            lines.append(Padding(Text(shorten_ids(message), style="dim"), (0, 0, 0, 6)))
+    if len(rows) > FAILURES_MAX:
+        lines.append(Text(f"  … and {len(rows) - FAILURES_MAX} more in the report"))
+    return Group(*lines)
 
 
 def print_outcome(report: RunReport, console: Console) -> None:
