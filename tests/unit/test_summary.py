@@ -367,7 +367,7 @@ def test_vault_errors_are_listed_first() -> None:
     vault_line = next(i for i, line in enumerate(lines) if "too_many_pages" in line)
     mapping_line = next(i for i, line in enumerate(lines) if "Conflict" in line)
     assert vault_line < mapping_line
-    assert "(vault)" in lines[vault_line]
+    assert "vault failed" in lines[vault_line]
 
 
 def test_nothing_needs_attention_after_a_clean_run() -> None:
