@@ -132,8 +132,8 @@ def _error(end: RunEnd, exit_code: ExitCode) -> ErrorInfo | None:
 def _agents(vaults: Iterable[VaultWork]) -> Counter[AgentState]:
     counts: Counter[AgentState] = Counter()
     for vault in vaults:
-        for _, state in vault.agents or ():
-            counts[state] += 1
+        for agent in vault.agents or ():
+            counts[agent.state] += 1
     return counts
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from orchestrator.output.report import (
     MappingReport,
@@ -54,12 +55,12 @@ def vault_report(vault: VaultWork) -> VaultReport:
                 id=agent.id,
                 name=agent.name,
                 agent_version=agent.agent_version,
-                agent_state=state,
-                agent_expiry=agent.agent_expiry,
-                certificate_expiry=agent.certificate_expiry,
-                last_heartbeat=agent.last_heartbeat,
+                agent_state=agent.state,
+                agent_expiry=_utc(agent.agent_expiry),
+                certificate_expiry=_utc(agent.certificate_expiry),
+                last_heartbeat=_utc(agent.last_heartbeat),
             )
-            for agent, state in vault.agents
+            for agent in vault.agents
         ]
     return VaultReport(
         id=vault.vault_id,
@@ -70,6 +71,10 @@ def vault_report(vault: VaultWork) -> VaultReport:
         mappings=[mapping_report(m) for m in vault.mappings],
         protected_items=items,
     )
+
+
+def _utc(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.asr.agents import AgentSnapshot, AgentState, classify, parse_protected_item
+from orchestrator.asr.agents import AgentRecord, classify, parse_protected_item
 from orchestrator.work.listing import VaultLister
 
 
 async def list_agents(
     lister: VaultLister, warning_days: float, *, now: datetime | None = None
-) -> list[tuple[AgentSnapshot, AgentState]]:
+) -> list[AgentRecord]:
     """Every A2A replicated item of the lister's vault, with its agent's state at ``now``."""
     moment = now or datetime.now(UTC)
-    agents: list[tuple[AgentSnapshot, AgentState]] = []
+    agents: list[AgentRecord] = []
     seen: set[str] = set()
     async for page in lister.protected_items():
         for raw in page:
@@ -26,5 +26,6 @@ async def list_agents(
             if agent is None or agent.id.lower() in seen:
                 continue
             seen.add(agent.id.lower())
-            agents.append((agent, classify(agent, now=moment, warning_days=warning_days)))
+            state = classify(agent, now=moment, warning_days=warning_days)
+            agents.append(AgentRecord.of(agent, state))
     return agents

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from orchestrator.asr.agents import AgentSnapshot, AgentState
+from orchestrator.asr.agents import AgentRecord
 from orchestrator.asr.desired import DesiredSettings
 from orchestrator.asr.mapping import MappingSettings, MappingSnapshot
 from orchestrator.asr.rules import SkipReason
@@ -162,7 +162,7 @@ class VaultWork:
     listed: bool = False  # the whole listing was read (or failed for good)
     listed_via: ListedVia | None = None
     mappings: list[MappingWork] = field(default_factory=list)
-    agents: list[tuple[AgentSnapshot, AgentState]] | None = None  # audit: its replicated items
+    agents: list[AgentRecord] | None = None  # audit: its replicated items' agents
     verified: bool = False  # its changed mappings were read back (or that was given up)
     # Lower-cased ids of the mappings listed so far, to drop a mapping a page repeats; only
     # listing needs them, so end_listing() lets them go.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from report_examples import render, totals_of
 
-from orchestrator.asr.agents import AgentState, parse_protected_item
+from orchestrator.asr.agents import AgentRecord, AgentState, parse_protected_item
 from orchestrator.asr.desired import Action, DesiredSettings, DesiredState
 from orchestrator.asr.mapping import parse_mapping
 from orchestrator.asr.rules import SkipReason
@@ -309,7 +309,7 @@ def test_an_audited_vault_reports_each_agent_and_its_state() -> None:
     }
     agent = parse_protected_item(raw)
     assert agent is not None
-    vault.agents = [(agent, AgentState.CURRENT)]
+    vault.agents = [AgentRecord.of(agent, AgentState.CURRENT)]
     vault.settle(Ending.DEADLINE)
     (item,) = vault_report(vault).protected_items or []
     assert item == ProtectedItemReport(
