@@ -1,8 +1,10 @@
 """Replace a file atomically: a reader sees the old file or the whole new one, never part.
 
-For the files the views write (the HTML page, the metrics file). The text goes to a temporary
-file in the same directory (so the rename stays on one filesystem), is flushed and fsynced, then
-renamed over the target; the directory is fsynced so the rename itself survives a crash.
+For every file the tool writes whole: the report, the HTML page, the metrics file. The text goes
+to a temporary file in the same directory (so the rename stays on one filesystem), is flushed
+and fsynced, then renamed over the target; the directory is fsynced so the rename itself
+survives a crash. The temporary file is named ``.NAME.PID.RANDOM.tmp``: by the writer's PID, so
+a later run can tell one a killed writer left (:func:`remove_stale_temp_files`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def replace_file(path: str | os.PathLike[str], text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically.
+def replace_file(
+    path: str | os.PathLike[str], text: str | Iterable[str], *, mode: int | None = None
+) -> None:
+    """Write ``text`` (UTF-8; a string or pieces written in turn) to ``path`` atomically.
 
     ``mode``: the file's permission bits, set whatever the umask (e.g. ``0o644`` for a file
     another user's daemon must read); None leaves them to the umask. The temporary file's name
@@ -24,11 +29,13 @@ def replace_file(path: str | os.PathLike[str], text: str, *, mode: int | None = 
     """
     target = Path(path)
     directory = target.parent
-    temp = directory / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: directory {directory} does not exist")
+    temp = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     try:
         # "x": a random name never reuses another writer's temp file.
         with temp.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
             handle.flush()
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
@@ -51,3 +58,25 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_stale_temp_files(target: Path) -> None:
+    """Remove ``.NAME.PID.*.tmp`` files beside ``target`` whose writer process is gone."""
+    with contextlib.suppress(OSError):
+        for temp in target.parent.glob(f".{target.name}.*.tmp"):
+            parts = temp.name[len(target.name) + 2 :].split(".")
+            if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, but is not ours to signal
+    return True

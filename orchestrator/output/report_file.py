@@ -7,7 +7,6 @@ with no vaults) and its vaults, rendered one at a time, join to exactly that tex
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from orchestrator.errors import ReportError
+from orchestrator.output.atomic import remove_stale_temp_files, replace_file
 from orchestrator.output.report import Report, VaultReport
 
 # Where the vaults go in the text of a report rendered without them. JSON strings hold no raw
@@ -72,7 +72,7 @@ def write_report(
         stdout.writelines(pieces)
         stdout.flush()
         return
-    _replace_atomically(Path(path), pieces)
+    replace_file(path, pieces)
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:
@@ -96,28 +96,6 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise PermissionError(f"{target} exists and is not writable")
 
 
-def remove_stale_temp_files(target: Path) -> None:
-    """Remove ``.NAME.PID.*.tmp`` files beside ``target`` whose writer process is gone."""
-    with contextlib.suppress(OSError):
-        for temp in target.parent.glob(f".{target.name}.*.tmp"):
-            parts = temp.name[len(target.name) + 2 :].split(".")
-            if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
-                with contextlib.suppress(OSError):
-                    temp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, but is not ours to signal
-    return True
-
-
 def load_report(path: str | os.PathLike[str]) -> Report:
     """Read back a report written by :func:`write_report` (``--resume``, ``--retry``,
     ``--restore``, ``report show``, ``report html``).
@@ -139,37 +117,3 @@ def _describe(error: ErrorDetails) -> str:
     """One pydantic error as ``key.path: message``, without echoing the offending value."""
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
     return f"{where}: {error['msg']}"
-
-
-def _replace_atomically(target: Path, pieces: Iterable[str]) -> None:
-    directory = target.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"cannot write report {target}: directory {directory} does not exist"
-        )
-    # Named by our PID, so a later run can tell it is stale if we die mid-write; random, so two
-    # writers never share one; mode "x" refuses to reuse one.
-    temp = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
-    try:
-        with temp.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(pieces)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable; best effort, as not every OS or filesystem allows it."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
