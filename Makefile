@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint coverage install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 # pytest exits 5 when it collects nothing; make fails on any non-zero exit, so that fails too.
 test: lint
 	$(BIN)/python -m pytest
+
+# Coverage of orchestrator/, the CLI subprocesses included (coverage's subprocess patch).
+coverage: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m pytest -q -n 2 --cov=orchestrator --cov-report=term
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache
