@@ -287,12 +287,14 @@ class Engine:
     async def _change(self, work: MappingWork) -> None:
         """Send one change; the caller has bound its vault's log context."""
         try:
-            if self._over_cap(work):
-                return
             refusal = await self._refusal(work)
             if refusal is not None:
                 work.finish(MappingResult.FAILED, error=refusal)
                 self._change_ended(work)
+                return
+            # The cap is checked and counted with no await between: the other patch workers
+            # must see this change counted before they check it (the preflight read awaits).
+            if self._over_cap(work):
                 return
             self._sent += 1
             if await self._sender.send(work):
