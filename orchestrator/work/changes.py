@@ -47,6 +47,17 @@ READ_BACK_MAX_WAIT: Final = 60.0
 _log = structlog.get_logger("orchestrator.changes")
 
 
+@dataclass(frozen=True, slots=True)
+class Unsettled:
+    """A change that may have been acted on, to settle by reading back.
+
+    ``conflict``: ASR said an operation runs on the mapping (a 409, or a 202 naming no status
+    URL): the mapping is only read again until it carries the change, never PATCHed again.
+    """
+
+    conflict: bool
+
+
 class _Ambiguous(Exception):
     """The PATCH may or may not have been acted on; ``conflict``: ASR said one is running."""
 
@@ -91,8 +102,8 @@ class ChangeSender:
     def __repr__(self) -> str:
         return f"<ChangeSender journal={self._journal!r}>"
 
-    async def send(self, work: MappingWork) -> bool:
-        """Send ``work``'s PATCH once. True when the change needs settling by reading back
+    async def send(self, work: MappingWork) -> Unsettled | None:
+        """Send ``work``'s PATCH once; what is left to settle by reading back, if anything
         (the caller runs :meth:`settle` apart, so a slow settlement holds no PATCH worker)."""
         try:
             response = await self._patch(work)
@@ -100,18 +111,18 @@ class ChangeSender:
         except _Ambiguous as exc:
             work.error = exc.reason  # what the run knows, should it end before it settles
             _log.warning("patch_ambiguous", mapping=work.name, code=exc.reason.code)
-            return True
+            return Unsettled(conflict=exc.conflict)
         except SendWithdrawn:
             work.stage = Stage.QUEUED  # never left: reported not_started
             work.started_at = None
         except ArmError as exc:
             self._fail(work, ErrorInfo.from_error(exc))
-        return False
+        return None
 
-    async def settle(self, work: MappingWork) -> None:
+    async def settle(self, work: MappingWork, unsettled: Unsettled) -> None:
         """Read the mapping back until its change is known to have landed (or is re-sent)."""
         sends, wait = 1, READ_BACK_FIRST_WAIT
-        conflict = work.error is not None and work.error.code.lower() == "conflict"
+        conflict = unsettled.conflict
         while True:
             if conflict:
                 await asyncio.sleep(wait)
@@ -122,7 +133,9 @@ class ChangeSender:
                 return
             if self._stopping.is_set():
                 return  # the run is ending: settled as interrupted, the change may land
-            if not conflict and sends >= MAX_SENDS:
+            if conflict:
+                continue  # an operation runs on it, perhaps the lost PATCH's: never PATCH into it
+            if sends >= MAX_SENDS:
                 self._fail(work, work.error or ErrorInfo(code="patch_failed", message="no answer"))
                 return
             try:

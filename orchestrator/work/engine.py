@@ -24,7 +24,7 @@ from orchestrator.asr.mapping import MappingSnapshot, parse_mapping
 from orchestrator.asr.rules import Change, Refuse, Skip, Verdict, decide
 from orchestrator.errors import ArmError, ArmResponseError
 from orchestrator.work.audit import list_agents
-from orchestrator.work.changes import ChangeHooks, ChangeSender
+from orchestrator.work.changes import ChangeHooks, ChangeSender, Unsettled
 from orchestrator.work.journal import Journal
 from orchestrator.work.listing import VaultLister
 from orchestrator.work.lro import PollVerdict
@@ -297,8 +297,9 @@ class Engine:
             if self._over_cap(work):
                 return
             self._sent += 1
-            if await self._sender.send(work):
-                self._spawn(self._settle(work))
+            unsettled = await self._sender.send(work)
+            if unsettled is not None:
+                self._spawn(self._settle(work, unsettled))
         except Exception as exc:  # the per-mapping boundary
             _log.exception("mapping_crashed")
             error = ErrorInfo(code="internal_error", message=f"{type(exc).__name__}: {exc}")
@@ -332,9 +333,9 @@ class Engine:
         self._change_ended(work)
         return True
 
-    async def _settle(self, work: MappingWork) -> None:
+    async def _settle(self, work: MappingWork, unsettled: Unsettled) -> None:
         with structlog.contextvars.bound_contextvars(**work.log_context):
-            await self._sender.settle(work)
+            await self._sender.settle(work, unsettled)
             if work.stage is Stage.RUNNING:
                 self._progress.tracking(work.id)
 
