@@ -10,7 +10,7 @@ the one DESIGN gives for what the report says. The integration tier calls it thr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.emulator import EmulatorState
@@ -99,6 +99,7 @@ def check_run(
     expected_exit: int | None = None,
     log: str = "",
     get_slack: int = 0,
+    since: Mapping[str, int] | None = None,
 ) -> Counter[str]:
     """Every check of the module docstring; returns the count of each mapping result.
 
@@ -107,6 +108,7 @@ def check_run(
     expects on top of DESIGN's rule, when it knows. ``log``: shown when a check fails.
     ``get_slack``: GETs the server may have seen beyond the report's count (aiohttp re-sends a
     GET once, past the run's counters, when the server drops a kept-alive connection).
+    ``since``: the emulator's request counts before this run, when it is not the first.
     """
     assert report is not None, f"no report; exit {exit_code}; log:\n{log[-3000:]}"
     assert "Traceback" not in log, log[-3000:]
@@ -117,7 +119,7 @@ def check_run(
         _assert_mapping_agrees(state, mapping, action, account)
     _assert_within_limits(state)
     assert state.counters.patches_while_running == 0
-    _assert_calls_counted(state, report, get_slack)
+    _assert_calls_counted(state, report, get_slack, since or {})
     expected = design_exit_code(report)
     assert exit_code == report["exit_code"] == expected, (exit_code, expected, log[-2000:])
     assert report["outcome"] == OUTCOMES[expected]
@@ -222,11 +224,14 @@ def _patch_accepted(state: EmulatorState, mapping_id: str) -> bool:
     return any(status in (200, 202) for status in patched(state, mapping_id))
 
 
-def _assert_calls_counted(state: EmulatorState, report: dict[str, Any], get_slack: int) -> None:
+def _assert_calls_counted(
+    state: EmulatorState, report: dict[str, Any], get_slack: int, since: Mapping[str, int]
+) -> None:
     """The report's call counts are what reached the server."""
-    requests = state.counters.requests
-    assert report["calls"]["set"] == requests["set"], (report["calls"], requests)
-    assert report["calls"]["get"] <= requests["get"] <= report["calls"]["get"] + get_slack
+    sets = state.counters.requests["set"] - since.get("set", 0)
+    gets = state.counters.requests["get"] - since.get("get", 0)
+    assert report["calls"]["set"] == sets, (report["calls"], sets)
+    assert report["calls"]["get"] <= gets <= report["calls"]["get"] + get_slack
 
 
 def _assert_within_limits(state: EmulatorState) -> None:

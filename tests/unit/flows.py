@@ -7,7 +7,7 @@ virtual time through `inprocess.Rig`, and every run earns `fleet_checks.check_ru
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,12 @@ def consistent(
     account: str | None = None,
     vaults: Iterable[str] | None = None,
     exit_code: int | None = None,
+    since: Mapping[str, int] | None = None,
 ) -> Counter[str]:
-    """`fleet_checks.check_run` for an in-process run; the count of each mapping result."""
+    """`fleet_checks.check_run` for an in-process run; the count of each mapping result.
+
+    ``since``: the emulator's request counts before the run, when the rig ran before.
+    """
     log = "\n".join(str(event) for event in run.events)
     return check_run(
         run.state,
@@ -50,6 +54,7 @@ def consistent(
         vaults=vaults,
         expected_exit=exit_code,
         log=log,
+        since=since,
     )
 
 
