@@ -10,7 +10,7 @@ the one DESIGN gives for what the report says. The integration tier calls it thr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestrator.emulator import EmulatorState
@@ -94,7 +94,7 @@ def check_run(
     exit_code: int,
     *,
     action: str = "enable",
-    account: str | None = None,
+    account: str | Callable[[str], str] | None = None,
     vaults: Iterable[str] | None = None,
     expected_exit: int | None = None,
     log: str = "",
@@ -103,7 +103,8 @@ def check_run(
 ) -> Counter[str]:
     """Every check of the module docstring; returns the count of each mapping result.
 
-    ``account``: the desired Automation account (enable; default: the fleet's). ``vaults``: the
+    ``account``: the desired Automation account (enable; default: the fleet's), or a function
+    of the vault id giving each vault's. ``vaults``: the
     targeted vault ids (default: every vault of the emulator). ``expected_exit``: what the test
     expects on top of DESIGN's rule, when it knows. ``log``: shown when a check fails.
     ``get_slack``: GETs the server may have seen beyond the report's count (aiohttp re-sends a
@@ -112,11 +113,13 @@ def check_run(
     """
     assert report is not None, f"no report; exit {exit_code}; log:\n{log[-3000:]}"
     assert "Traceback" not in log, log[-3000:]
-    account = account if account is not None else state.fleet.automation_account
+    fleet_account = state.fleet.automation_account
     _assert_nothing_lost(state, report, vaults)
     _assert_totals_add_up(report)
-    for mapping in mappings_of(report):
-        _assert_mapping_agrees(state, mapping, action, account)
+    for vault in report["vaults"]:
+        wanted = account(vault["id"]) if callable(account) else account or fleet_account
+        for mapping in vault["mappings"]:
+            _assert_mapping_agrees(state, mapping, action, wanted)
     _assert_within_limits(state)
     assert state.counters.patches_while_running == 0
     _assert_calls_counted(state, report, get_slack, since or {})

@@ -7,7 +7,7 @@ virtual time through `inprocess.Rig`, and every run earns `fleet_checks.check_ru
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ def consistent(
     run: InProcessRun,
     *,
     action: str = "enable",
-    account: str | None = None,
+    account: str | Callable[[str], str] | None = None,
     vaults: Iterable[str] | None = None,
     exit_code: int | None = None,
     since: Mapping[str, int] | None = None,
