@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ from orchestrator.emulator import EmulatorServer
 
 IDENTITY_HEADER = "integration-identity-header"
 CLI_TIMEOUT = 90.0
+POLL_SECONDS = 0.01  # how often a test looks for the moment to catch a process mid-run
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,50 @@ def write_config(path: Path, server: EmulatorServer | None, **keys: Any) -> Path
 def fleet_account(server: EmulatorServer) -> str:
     """The Automation account the emulator's compliant mappings already use."""
     return server.state.fleet.automation_account
+
+
+async def spawn_cli(
+    *argv: str, env: dict[str, str], stdout: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
+    """Start ``python -m orchestrator ARGV`` without waiting for it (stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator", *argv,
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def until(
+    condition: Callable[[], bool],
+    what: str,
+    *,
+    process: asyncio.subprocess.Process | None = None,
+    within: float = 30.0,
+) -> None:
+    """Poll ``condition`` every POLL_SECONDS until it holds; fail naming ``what`` if it never
+    does, or if ``process`` ended first (it was to be caught mid-run)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert process is None or process.returncode is None, f"the run ended before {what}"
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def finish(process: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    """Wait for a spawned CLI (killed after CLI_TIMEOUT): exit code, stdout, stderr."""
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"the CLI did not end within {CLI_TIMEOUT} s") from None
+    assert process.returncode is not None
+    return process.returncode, (out or b"").decode(), (err or b"").decode()
+
+
+def journal_lines(path: Path) -> list[dict[str, Any]]:
+    """The whole lines of an operation journal (a line being written is left out)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]

@@ -10,7 +10,7 @@ gives for what the report says.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from cli_support import CliRun
 from fleet_checks import (
@@ -48,12 +48,14 @@ def assert_run_consistent(
     account: str | None = None,
     vaults: Iterable[str] | None = None,
     exit_code: int | None = None,
+    since: Mapping[str, int] | None = None,
 ) -> Counter[str]:
     """`fleet_checks.check_run` for a CLI run; returns the count of each mapping result.
 
     ``account``: the desired Automation account (enable; default: the fleet's). ``vaults``: the
     targeted vault ids (default: every vault of the emulator). ``exit_code``: what the test
-    expects on top of DESIGN's rule, when it knows.
+    expects on top of DESIGN's rule, when it knows. ``since``: the emulator's request counts
+    before this run, when it is not the emulator's first.
     """
     faults = server.state.counters.faults
     return check_run(
@@ -66,4 +68,5 @@ def assert_run_consistent(
         expected_exit=exit_code,
         log=run.stderr,
         get_slack=faults["drop"] + faults["drop_after_effect"],
+        since=since,
     )

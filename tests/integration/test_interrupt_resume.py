@@ -1,113 +1,110 @@
-"""SIGINT/SIGTERM stop a run cleanly; `apply --resume` picks up what it left running."""
+"""SIGINT and SIGTERM stop a real process cleanly; `apply --resume` picks up what it left.
+
+Two `apply`s of two configs run side by side against one emulator and are signalled once ASR
+accepted their first burst of PATCHes: each exits 130 with its report written. A PATCH that
+never left the process (still waiting for the limiter) ends `not_started`; one ASR accepted
+ends `interrupted` with its operation's URL. Then `--resume` of one report (its journal off, so
+the report alone says what ran) tracks those operations to their end and PATCHes none of them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import signal
-import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cli_support import RunCli, StartEmulator, cli_env, fleet_account, write_config
+from cli_support import CliRun, StartEmulator, cli_env, finish, spawn_cli, until, write_config
+from run_checks import assert_run_consistent
 
 from orchestrator.emulator import EmulatorServer
 
 pytestmark = pytest.mark.integration
 
-SLOW_OPERATIONS = {
-    "operation_seconds": [3.0, 4.0],
-    "retry_after_seconds": 1,
-    "operation_failure_rate": 0.0,
+FLEET = {
+    "seed": 21,
     "subscriptions": 1,
-    "vaults_per_subscription": 6,
+    "vaults_per_subscription": 3,
+    "mappings_per_vault": [3, 4],
+    "shares": {"not_a2a": 0.0, "not_paired": 0.0, "compliant": 0.0, "unhealthy": 0.0},
+    # Longer than the 3 s an interrupt grants in-flight work: still running when the run stops.
+    "operation_seconds": [4.0, 4.5],
+    "operation_failure_rate": 0.0,
 }
+BURST = 3  # PATCHes a run may send in any 2 s
 
 
-async def _interrupt_mid_run(
-    server: EmulatorServer, config: Path, report: Path, signum: signal.Signals
-) -> tuple[int, float]:
-    """Start apply, wait until PATCHes were accepted, send ``signum``; exit code and seconds to exit."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator", "apply", str(config),
-        "--report", str(report), "--log-format", "json",
-        env=cli_env(server), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while server.state.counters.operations_started == 0:
-        assert time.monotonic() < deadline, "no PATCH reached the emulator"
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.3)  # let the run send the rest of its PATCHes
-    sent = time.monotonic()
-    proc.send_signal(signum)
-    await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, time.monotonic() - sent
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_a_signal_writes_an_interrupted_report_and_exits_130(
-    start_emulator: StartEmulator, tmp_path: Path, signum: signal.Signals
-) -> None:
-    server = await start_emulator(seed=21, **SLOW_OPERATIONS)
-    config = write_config(tmp_path / "c.yaml", server, action="enable", subscriptions="all")
-    code, seconds = await _interrupt_mid_run(server, config, tmp_path / "r.json", signum)
-    assert code == 130
-    assert seconds < 10
-    report = json.loads((tmp_path / "r.json").read_text())
-    assert report["outcome"] == "interrupted"
-    interrupted = [
-        m for v in report["vaults"] for m in v["mappings"] if m["result"] == "interrupted"
-    ]
-    assert interrupted, "operations were running when the signal came"
-    assert all(m["operation"]["url"] for m in interrupted)
-
-
-async def test_resume_finishes_the_fleet_without_patching_a_running_operation(
-    start_emulator: StartEmulator, run_cli: RunCli, tmp_path: Path
-) -> None:
-    server = await start_emulator(seed=22, **SLOW_OPERATIONS)
-    config = write_config(tmp_path / "c.yaml", server, action="enable", subscriptions="all")
-    first = tmp_path / "first.json"
-    code, _ = await _interrupt_mid_run(server, config, first, signal.SIGINT)
-    assert code == 130
-    patches_before = server.state.counters.requests["set"]
-
-    run = await run_cli("apply", str(config), "--resume", str(first), env=cli_env(server))
-
-    assert run.exit_code == 0, run.stderr
-    assert server.state.counters.patches_while_running == 0
-    assert run.report is not None
-    first_report = json.loads(first.read_text())
-    resumed = {
-        m["id"].lower()
-        for v in first_report["vaults"]
-        for m in v["mappings"]
-        if m["result"] == "interrupted"
-    }
-    results = run.results()
-    assert resumed and all(results[m] == "succeeded" for m in resumed)
-    # Only mappings the first run never PATCHed were PATCHed by the second.
-    not_started = sum(
-        1 for v in first_report["vaults"] for m in v["mappings"] if m["result"] == "not_started"
+def accepted_under(server: EmulatorServer, vaults: list[str]) -> int:
+    prefixes = tuple(v.lower() + "/" for v in vaults)
+    return sum(
+        1
+        for e in server.state.journal
+        if e.method == "PATCH" and e.status == 202 and e.path.lower().startswith(prefixes)
     )
-    assert server.state.counters.requests["set"] - patches_before == not_started
-    for mapping in server.state.mappings():
-        details = mapping["properties"].get("providerSpecificDetails")
-        if details and mapping["properties"]["state"] == "Paired":
-            assert details["agentAutoUpdateStatus"] == "Enabled", mapping["id"]
-            assert details["automationAccountArmId"].lower() == fleet_account(server).lower()
 
 
-async def test_a_resume_report_that_is_not_a_report_exits_2(
-    start_emulator: StartEmulator, run_cli: RunCli, tmp_path: Path
+async def _interrupted(
+    server: EmulatorServer,
+    tmp_path: Path,
+    name: str,
+    vaults: list[str],
+    signum: signal.Signals,
+    burst: int = BURST,
+) -> dict[str, Any]:
+    """Run an apply of ``vaults``; once its first ``burst`` of PATCHes was accepted, send
+    ``signum``."""
+    config = write_config(
+        tmp_path / f"{name}.yaml", server, action="enable", vaults=vaults, state_file=None,
+        limits={"set": {"calls": burst, "per_seconds": 2}},
+    )  # fmt: skip
+    report = tmp_path / f"{name}.json"
+    process = await spawn_cli(
+        "apply", str(config), "--report", str(report), "--log-format", "json", env=cli_env(server)
+    )
+    await until(lambda: accepted_under(server, vaults) == burst, "a burst", process=process)
+    process.send_signal(signum)
+    code, _, err = await finish(process)
+    assert code == 130, err[-2000:]
+    assert "Traceback" not in err
+    loaded = json.loads(report.read_text())
+    return {"config": config, "path": report, "report": loaded, "stderr": err}
+
+
+async def test_signals_stop_runs_with_reports_and_resume_finishes_one(
+    start_emulator: StartEmulator, tmp_path: Path
 ) -> None:
-    server = await start_emulator(seed=23, **SLOW_OPERATIONS)
-    config = write_config(tmp_path / "c.yaml", server, action="enable", subscriptions="all")
-    bogus = tmp_path / "bogus.json"
-    bogus.write_text("{not json")
-    run = await run_cli("apply", str(config), "--resume", str(bogus), env=cli_env(server))
-    assert run.exit_code == 2
-    assert "--resume" in run.stderr
-    assert sum(server.state.counters.requests.values()) == 0
+    server = await start_emulator(**FLEET)
+    first, *rest = server.state.vault_ids()
+    everything = len(server.state.fleet.vaults[first.lower()].mappings)
+    sigint, sigterm = await asyncio.gather(
+        _interrupted(server, tmp_path, "one", [first], signal.SIGINT, burst=everything),
+        _interrupted(server, tmp_path, "rest", rest, signal.SIGTERM),
+    )
+
+    for stopped, name in ((sigint, "SIGINT"), (sigterm, "SIGTERM")):
+        report = stopped["report"]
+        assert report["outcome"] == "interrupted" and report["exit_code"] == 130
+        assert report["error"]["code"] == "interrupted" and name in report["error"]["message"]
+        mappings = [m for v in report["vaults"] for m in v["mappings"]]
+        interrupted = [m for m in mappings if m["result"] == "interrupted"]
+        assert interrupted and all(m["operation"]["url"] for m in interrupted)
+    queued = [m for v in sigterm["report"]["vaults"] for m in v["mappings"]]
+    assert {m["result"] for m in queued} == {"interrupted", "not_started"}
+    assert all(m["operation"] is None for m in queued if m["result"] == "not_started")
+    assert all(m["result"] == "interrupted" for m in sigint["report"]["vaults"][0]["mappings"])
+
+    since = server.state.counters.requests.copy()
+    code, _, err = await finish(
+        await spawn_cli(
+            "apply", str(sigint["config"]), "--resume", str(sigint["path"]),
+            "--report", str(tmp_path / "resumed.json"), "--log-format", "json",
+            env=cli_env(server),
+        )
+    )  # fmt: skip
+
+    resumed = CliRun(code, "", err, json.loads((tmp_path / "resumed.json").read_text()))
+    results = assert_run_consistent(server, resumed, vaults=[first], exit_code=0, since=since)
+    assert results["succeeded"] == len(sigint["report"]["vaults"][0]["mappings"])
+    assert server.state.counters.requests["set"] == since["set"]  # none PATCHed again

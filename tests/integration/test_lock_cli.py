@@ -1,99 +1,105 @@
-"""`lock_file` through the real CLI: a second run exits 5 at once; a killed run's lock is gone."""
+"""The run lock across real processes: held until the report is written, by `apply` only.
+
+The holder is an `apply` whose report goes to a stdout pipe nobody reads yet: the report is
+larger than the pipe's buffer (64 KiB), so the process sits in the middle of writing it, lock
+held.
+Meanwhile a second `apply` of the same lock exits 5 at once (nothing sent, no report) and a
+`plan` of the holder's very config runs to its end (plan takes no lock). Then the holder's
+report is read: whole, its run succeeded. The lock's directory did not exist: the holder made it,
+private.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
+import json
+import os
+import select
+import stat
 import time
 from pathlib import Path
 
 import pytest
-from cli_support import RunCli, StartEmulator, cli_env, write_config
-from run_checks import assert_run_consistent
-from scenarios import QUICK
+from cli_support import StartEmulator, cli_env, finish, spawn_cli, until, write_config
+from report_schema import assert_valid_report
 
 from orchestrator.emulator import EmulatorServer
 
 pytestmark = pytest.mark.integration
 
-SLOW_OPERATIONS = {
-    **QUICK,
-    "operation_seconds": [3.0, 4.0],
-    "retry_after_seconds": 1,
+BIG_FLEET = {  # a report of ~150 mappings is well over a pipe's 64 KiB
+    "seed": 61,
     "subscriptions": 1,
-    "vaults_per_subscription": 3,
+    "vaults_per_subscription": 30,
+    "mappings_per_vault": [4, 6],
+    "shares": {"not_a2a": 0.1, "not_paired": 0.1, "compliant": 0.75, "unhealthy": 0.0},
+    "operation_seconds": [0.2, 0.4],
+    "operation_failure_rate": 0.0,
 }
-AT_ONCE_SECONDS = 5.0  # interpreter start-up included
+AT_ONCE_SECONDS = 3.0  # interpreter start-up included
 
 
-async def _start_holder(
-    server: EmulatorServer, config: Path, report: Path
-) -> asyncio.subprocess.Process:
-    """Start an apply that will hold the lock; return once its PATCHes reached the emulator."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator", "apply", str(config),
-        "--report", str(report), "--log-format", "json",
-        env=cli_env(server), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while server.state.counters.operations_started == 0:
-        assert proc.returncode is None, "the first run ended before it PATCHed"
-        assert time.monotonic() < deadline, "no PATCH reached the emulator"
-        await asyncio.sleep(0.02)
-    return proc
+def read_all(fd: int) -> str:
+    """Everything a pipe carries until its writer closes it (then closes it too)."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
 
 
-async def test_a_second_run_while_the_lock_is_held_exits_5_at_once_without_a_report(
-    start_emulator: StartEmulator, run_cli: RunCli, tmp_path: Path
+async def test_the_lock_is_held_until_the_report_is_written_and_only_apply_takes_it(
+    start_emulator: StartEmulator, tmp_path: Path
 ) -> None:
-    lock = tmp_path / "run.lock"
-    first_server = await start_emulator(seed=61, **SLOW_OPERATIONS)
-    first_config = write_config(
-        tmp_path / "first.yaml", first_server, action="enable", subscriptions="all",
-        lock_file=str(lock),
-    )  # fmt: skip
-    holder = await _start_holder(first_server, first_config, tmp_path / "first.json")
-    second_server = await start_emulator(seed=62, **SLOW_OPERATIONS)
-    second_config = write_config(
-        tmp_path / "second.yaml", second_server, action="enable", subscriptions="all",
-        lock_file=str(lock),
-    )  # fmt: skip
-
-    started = time.monotonic()
-    second = await run_cli("apply", str(second_config), env=cli_env(second_server))
-    elapsed = time.monotonic() - started
-
-    assert second.exit_code == 5, second.stderr[-2000:]
-    assert elapsed < AT_ONCE_SECONDS
-    assert second.report is None  # run_cli passed --report: nothing was written there
-    assert "lock" in second.stderr and "Traceback" not in second.stderr
-    assert sum(second_server.state.counters.requests.values()) == 0  # not even a token
-    assert holder.returncode is None, "the first run must still hold the lock"
-    holder.send_signal(signal.SIGTERM)  # done with it: it still ends cleanly, with its report
-    assert await asyncio.wait_for(holder.wait(), 30) == 130
-    assert (tmp_path / "first.json").exists()
-
-
-async def test_a_lock_left_by_a_killed_run_does_not_block_the_next_run(
-    start_emulator: StartEmulator, run_cli: RunCli, tmp_path: Path
-) -> None:
-    lock = tmp_path / "run.lock"
-    killed_server = await start_emulator(seed=63, **SLOW_OPERATIONS)
-    killed_config = write_config(
-        tmp_path / "killed.yaml", killed_server, action="enable", subscriptions="all",
-        lock_file=str(lock),
-    )  # fmt: skip
-    holder = await _start_holder(killed_server, killed_config, tmp_path / "killed.json")
-    holder.send_signal(signal.SIGKILL)
-    assert await asyncio.wait_for(holder.wait(), 10) == -signal.SIGKILL
-    assert lock.exists()  # the file stays; the OS lock on it died with the process
-
-    server = await start_emulator(seed=64, **{**SLOW_OPERATIONS, **QUICK})
+    holder_server = await start_emulator(**BIG_FLEET)
+    lock = tmp_path / "run" / "asr-autoupdate" / "apply.lock"
     config = write_config(
-        tmp_path / "next.yaml", server, action="enable", subscriptions="all", lock_file=str(lock)
+        tmp_path / "fleet.yaml", holder_server, action="enable", subscriptions="all",
+        lock_file=str(lock),
+    )  # fmt: skip
+    reading, writing = os.pipe()  # a bare pipe: asyncio would drain a pipe of its own
+    try:
+        holder = await spawn_cli(
+            "apply", str(config), "--report", "-", env=cli_env(holder_server), stdout=writing
+        )
+    finally:
+        os.close(writing)
+    await until(
+        lambda: bool(select.select([reading], [], [], 0)[0]), "the report began", process=holder
     )
-    run = await run_cli("apply", str(config), env=cli_env(server))
 
-    results = assert_run_consistent(server, run, exit_code=0)
-    assert results["succeeded"] > 0
+    other_server = await start_emulator(seed=62, subscriptions=1, vaults_per_subscription=1)
+    assert holder.returncode is None  # …and is stuck on the full pipe
+    other = write_config(
+        tmp_path / "other.yaml", other_server, action="enable", subscriptions="all",
+        lock_file=str(lock),
+    )  # fmt: skip
+
+    async def timed(argv: list[str], server: EmulatorServer) -> tuple[float, tuple[int, str, str]]:
+        started = time.monotonic()
+        ended = await finish(await spawn_cli(*argv, env=cli_env(server)))
+        return time.monotonic() - started, ended
+
+    (seconds, second), (_, planned) = await asyncio.gather(
+        timed(["apply", str(other), "--report", str(tmp_path / "second.json")], other_server),
+        timed(["plan", str(config), "--report", str(tmp_path / "plan.json")], holder_server),
+    )
+    code, _, err = second
+    assert code == 5, err[-2000:]
+    assert seconds < AT_ONCE_SECONDS
+    assert "lock" in err and "Traceback" not in err
+    assert not (tmp_path / "second.json").exists()  # nothing was done: not even a report
+    assert sum(other_server.state.counters.requests.values()) == 0  # not even a token
+    assert planned[0] == 0, planned[2][-2000:]
+    assert holder.returncode is None, "the holder was to be still writing its report"
+
+    text = await asyncio.to_thread(read_all, reading)
+    code, _, err = await finish(holder)
+    assert code == 0, err[-2000:]
+    report = json.loads(text)
+    assert_valid_report(report)
+    assert report["outcome"] == "succeeded" and report["totals"]["succeeded"] > 0
+    assert len(text) > 2**16
+    assert stat.S_IMODE(lock.parent.stat().st_mode) == 0o700
