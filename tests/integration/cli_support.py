@@ -10,11 +10,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from orchestrator.emulator import EmulatorServer
+from orchestrator.emulator import EmulatorServer, EmulatorState
 
 IDENTITY_HEADER = "integration-identity-header"
 CLI_TIMEOUT = 90.0
@@ -40,11 +40,28 @@ class CliRun:
         return {m["id"].lower(): m["result"] for v in self.report["vaults"] for m in v["mappings"]}
 
 
+class ServesArm(Protocol):
+    """What a run needs of an emulator serving over loopback (an `EmulatorServer` or a test's
+    own server around the emulator's `serve`)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def token_endpoint(self) -> str: ...
+
+    @property
+    def identity_header(self) -> str: ...
+
+    @property
+    def state(self) -> EmulatorState: ...
+
+
 StartEmulator = Callable[..., Awaitable[EmulatorServer]]
 RunCli = Callable[..., Awaitable[CliRun]]
 
 
-def cli_env(server: EmulatorServer | None, **extra: str) -> dict[str, str]:
+def cli_env(server: ServesArm | None, **extra: str) -> dict[str, str]:
     """A clean environment: no Azure variables but the managed-identity pair for ``server``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
     if server is not None:
@@ -54,7 +71,7 @@ def cli_env(server: EmulatorServer | None, **extra: str) -> dict[str, str]:
     return env
 
 
-def write_config(path: Path, server: EmulatorServer | None, **keys: Any) -> Path:
+def write_config(path: Path, server: ServesArm | None, **keys: Any) -> Path:
     """Write a config that targets ``server`` (its endpoint, managed identity) plus ``keys``."""
     config: dict[str, Any] = {"credential": "managed_identity", "timeout_minutes": 2}
     if server is not None:
@@ -65,7 +82,7 @@ def write_config(path: Path, server: EmulatorServer | None, **keys: Any) -> Path
     return path
 
 
-def fleet_account(server: EmulatorServer) -> str:
+def fleet_account(server: ServesArm) -> str:
     """The Automation account the emulator's compliant mappings already use."""
     return server.state.fleet.automation_account
 

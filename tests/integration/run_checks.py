@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from cli_support import CliRun
+from cli_support import CliRun, ServesArm
 from fleet_checks import (
     FINAL,
     OUTCOMES,
@@ -24,8 +24,6 @@ from fleet_checks import (
     mappings_of,
     results_of,
 )
-
-from orchestrator.emulator import EmulatorServer
 
 __all__ = [
     "FINAL",
@@ -41,7 +39,7 @@ __all__ = [
 
 
 def assert_run_consistent(
-    server: EmulatorServer,
+    server: ServesArm,
     run: CliRun,
     *,
     action: str = "enable",
