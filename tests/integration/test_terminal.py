@@ -1,6 +1,7 @@
-"""A person at a terminal: the live progress display, the summary table, plan's changes.
+"""A person at a terminal: the live display, the summary and what needs attention, plan's
+changes, where the JSON report goes, and a config error.
 
-The CLI runs as a subprocess with its stderr (and in one test its stdout) on a pseudo-terminal,
+The CLI runs as a subprocess with its stderr (and in some tests its stdout) on a pseudo-terminal,
 against the emulator its config embeds, so what it draws is what a person would see.
 """
 
@@ -36,10 +37,19 @@ FLEET = {
     "shares": {"not_a2a": 0.1, "not_paired": 0.1, "compliant": 0.2, "unhealthy": 0.1},
     "operation_seconds": [0.3, 0.8],
     "operation_failure_rate": 0.0,
-    "retry_after_seconds": 0,
 }
-# generate_fleet(FleetSpec(seed=61, …)): the first subscription's Automation account
+# 25 changes of which 23 fail (drawn from the seed): more than the 20 failures listed.
+FAILING_FLEET = {
+    **FLEET,
+    "mappings_per_vault": [4, 6],
+    "shares": {"not_a2a": 0.05, "not_paired": 0.05, "compliant": 0.1, "unhealthy": 0.05},
+    "operation_seconds": [0.3, 0.6],
+    "operation_failure_rate": 0.8,
+}
+# Faster than ASR allows (a warning says so) yet slow enough that PATCHes queue: pace and ETA.
+QUEUEING = {"set": {"calls": 8, "per_seconds": 0.5}}
 PROGRESS_WORDS = ("Vaults", "listed", "PATCHes", "Operations", "running", "Limiter")
+INFO_EVENTS = ("run_started", "vault_listed", "operation_started", "run_finished")
 DISPLAY_ONLY = ("PATCHes", "Limiter", "429 pauses", "╭", "━")  # never in a log line or report
 
 
@@ -51,17 +61,17 @@ class TerminalRun:
     stderr: str  # stderr when it was a pipe
 
 
-def _config(tmp_path: Path, **keys: Any) -> Path:
+def _config(tmp_path: Path, fleet: dict[str, Any] = FLEET, **keys: Any) -> Path:
     from orchestrator.emulator import FleetSpec, generate_fleet
 
-    account = generate_fleet(FleetSpec.model_validate(FLEET)).automation_account
+    account = generate_fleet(FleetSpec.model_validate(fleet)).automation_account
     config = {
         "action": "enable",
         "automation_account": account,
         "credential": "managed_identity",
         "timeout_minutes": 2,
         "subscriptions": "all",
-        "emulator": FLEET,
+        "emulator": fleet,
         **keys,
     }
     path = tmp_path / "fleet.yaml"
@@ -128,13 +138,13 @@ def _report(path: Path) -> dict[str, Any]:
     return report
 
 
-async def test_apply_on_a_terminal_shows_progress_then_a_summary_per_subscription(
+async def test_apply_shows_pace_and_eta_then_the_summary_and_every_failure_needing_attention(
     tmp_path: Path,
 ) -> None:
-    config = _config(tmp_path)
+    config = _config(tmp_path, FAILING_FLEET, limits=QUEUEING)
     report_path = tmp_path / "r.json"
     run = await run_on_terminal("apply", str(config), "--report", str(report_path))
-    assert run.exit_code == 0, run.terminal
+    assert run.exit_code == 1, run.terminal
     report = _report(report_path)
     screen = run.terminal
     for word in PROGRESS_WORDS:
@@ -143,75 +153,65 @@ async def test_apply_on_a_terminal_shows_progress_then_a_summary_per_subscriptio
     assert f"{total}/{total} listed" in screen
     assert f"{report['totals']['changed']} sent" in screen
     assert "0 running" in screen  # the last frame: every operation finished
-    assert "waiting: 0 GET, 0 PATCH" in screen
+    assert re.search(r"\d+ PATCH/min", screen) and re.search(r"ETA \d+:\d\d", screen)
+    # Above the display: warnings (the limits, each failed operation), never an info line.
+    lines = screen.splitlines()
+    assert [line for line in lines if "limits_above_asr" in line and "│" not in line]
+    assert [line for line in lines if "operation_finished" in line and "│" not in line]
+    for event in INFO_EVENTS:
+        assert event not in screen, event
+    # The summary, then every failure: the first 20, then how many more the report holds.
     for header in ("Subscription", "Changed", "Succeeded", "Failed", "Skipped", "Timed out"):
         assert header in screen, header
-    for sub in {v["subscription_id"] for v in report["vaults"]}:
-        assert sub in screen
-    assert "apply succeeded (exit 0)" in screen
+    assert "apply failed (exit 1)" in screen
+    failed = report["totals"]["failed"]
+    assert failed > 20
+    attention = screen[screen.index("needs attention") :]
+    assert attention.count("ProtectionContainerMappingUpdateFailed") == 20
+    assert f"… and {failed - 20} more in the report" in attention
+    assert screen.index("apply failed (exit 1)") < screen.index("needs attention")
     assert run.stdout == ""  # the report went to its file; nothing else uses stdout
 
 
-async def test_logs_print_above_the_live_display_not_inside_it(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    run = await run_on_terminal("apply", str(config), "--report", str(tmp_path / "r.json"))
-    assert run.exit_code == 0, run.terminal
-    log_lines = [line for line in run.terminal.splitlines() if "operation_finished" in line]
-    assert log_lines, "no log line reached the terminal"
-    assert not [line for line in log_lines if "│" in line], "a log line was drawn into the panel"
-
-
-async def test_plan_on_a_terminal_shows_each_change_with_current_and_desired_values(
+async def test_plan_on_a_terminal_without_report_shows_the_tables_and_no_json(
     tmp_path: Path,
 ) -> None:
     config = _config(tmp_path)
-    report_path = tmp_path / "r.json"
-    run = await run_on_terminal("plan", str(config), "--report", str(report_path))
+    run = await run_on_terminal("plan", str(config), "--no-progress", stdout_tty=True)
     assert run.exit_code == 0, run.terminal
-    report = _report(report_path)
     screen = run.terminal
+    assert '"schema"' not in screen and "asr-autoupdate/report/v1" not in screen
     assert "would change (status, Automation account, authentication)" in screen
     assert "Current" in screen and "Desired" in screen
-    changes = [
-        (v["id"], m)
-        for v in report["vaults"]
-        for m in v["mappings"]
-        if m["result"] == "would_change"
-    ]
-    assert changes
-    for vault_id, mapping in changes:
-        name = mapping["id"].rsplit("/", 1)[-1]
-        row = next(line for line in screen.splitlines() if name in line)
-        assert vault_id.rsplit("/", 1)[-1] in row
-        if mapping["before"]["agent_auto_update_status"] == "Disabled":
-            assert "Disabled, —, —" in row
-        assert "Enabled, aa-asr-fleet, SystemAssignedIdentity" in row
+    assert "Enabled, aa-asr-fleet, SystemAssignedIdentity" in screen
+    assert "Disabled, —, RunAsAccount" in screen  # the REST spec's default type
     assert "Would change" in screen  # the summary's plan columns
-    assert "PATCHes" not in screen  # plan sends none: the display does not offer them
+    for word in DISPLAY_ONLY:  # --no-progress: no live display
+        assert word not in screen, word
+    assert "plan succeeded (exit 0)" in screen
 
 
-async def test_no_progress_on_a_terminal_keeps_only_the_summary(tmp_path: Path) -> None:
+async def test_report_dash_prints_the_json_on_the_terminal_and_logs_go_to_stderr(
+    tmp_path: Path,
+) -> None:
+    """stdout on a terminal, stderr a pipe: JSON logs on stderr, the report on stdout."""
     config = _config(tmp_path)
     run = await run_on_terminal(
-        "apply", str(config), "--report", str(tmp_path / "r.json"), "--no-progress"
+        "plan", str(config), "--report", "-", stderr_tty=False, stdout_tty=True
     )
-    assert run.exit_code == 0, run.terminal
-    _report(tmp_path / "r.json")
-    for word in DISPLAY_ONLY:
-        assert word not in run.terminal, word
-    assert "apply succeeded (exit 0)" in run.terminal
-    assert "Subscription" in run.terminal and "Succeeded" in run.terminal
-
-
-async def test_with_stderr_not_a_terminal_nothing_is_drawn(tmp_path: Path) -> None:
-    """stdout on a terminal, stderr a pipe: JSON logs on stderr, the bare report on stdout."""
-    config = _config(tmp_path)
-    run = await run_on_terminal("apply", str(config), stderr_tty=False, stdout_tty=True)
     assert run.exit_code == 0, run.stderr
     assert all(line.startswith("{") for line in run.stderr.splitlines()), run.stderr[:500]
-    for word in (*DISPLAY_ONLY, "apply succeeded (exit 0)", "Timed out"):
+    for word in (*DISPLAY_ONLY, "plan succeeded (exit 0)", "Would change"):
         assert word not in run.stderr, word
         assert word not in run.terminal, word
     report = json.loads(run.terminal)
     assert_valid_report(report)
-    assert report["outcome"] == "succeeded"
+    assert report["outcome"] == "succeeded" and report["command"] == "plan"
+
+
+async def test_a_config_error_on_a_terminal_is_said_once(tmp_path: Path) -> None:
+    config = _config(tmp_path, vaults=["/subscriptions/nope"])
+    run = await run_on_terminal("apply", str(config), stdout_tty=True)
+    assert run.exit_code == 2, run.terminal
+    assert run.terminal.count("vaults[0]") == 1, run.terminal
+    assert "Traceback" not in run.terminal and '"schema"' not in run.terminal
