@@ -46,6 +46,7 @@ from orchestrator.config.values import (
     check_audience,
     check_exclusion,
     filled_account,
+    home_expanded,
     is_template,
     no_nul,
 )
@@ -233,8 +234,11 @@ class Config(_Model):
         DEFAULT_MAX_PAGES_PER_VAULT
     )
     """A vault whose listing runs longer fails with `too_many_pages`."""
-    lock_file: Annotated[str, Field(min_length=1), AfterValidator(no_nul)] | None = None
-    """While a run holds this file, a second run exits 5."""
+    lock_file: (
+        Annotated[str, Field(min_length=1), AfterValidator(no_nul), AfterValidator(home_expanded)]
+        | None
+    ) = None
+    """While a run holds this file, a second run exits 5. A leading `~` is the user's home."""
     state_file: Annotated[str, Field(min_length=1), AfterValidator(no_nul)] | None = (
         DEFAULT_STATE_FILE
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import re
 import string
 from typing import Annotated, Final
@@ -171,6 +172,11 @@ def no_nul(text: str) -> str:
     if "\0" in text:
         raise ValueError("must not contain a NUL character")
     return text
+
+
+def home_expanded(path: str) -> str:
+    """A leading ``~`` as the user's home (as ``state_file`` has it), never a directory named ``~``."""
+    return os.path.expanduser(path)
 
 
 def check_client_id(text: str) -> str:

@@ -158,3 +158,19 @@ def test_validate_report_says_valid_and_an_invalid_config_s_says_why(tmp_path: P
     assert invalid["error"]["code"] == "invalid_config"
     assert "limits.set" in invalid["error"]["message"]
     assert sum(r.state.counters.requests.values()) == 0
+
+
+def test_a_lock_file_under_the_home_directory_is_taken_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    r = rig(tmp_path)
+    lock = "~/.local/state/asr-autoupdate/asr-autoupdate.lock"
+    run = r.run(config=r.write_config(subscriptions="all", lock_file=lock))
+    assert run.exit_code == 0
+    assert (home / ".local/state/asr-autoupdate/asr-autoupdate.lock").is_file()
+    assert not (elsewhere / "~").exists()
