@@ -6,13 +6,23 @@ virtual time through `inprocess.Rig`, and every run earns `fleet_checks.check_ru
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fleet_checks import check_run
-from inprocess import InProcessRun, Rig
+from inprocess import EmulatorCredential, EmulatorTransport, InProcessRun, Rig
+from structlog.testing import capture_logs
+from virtual_clock import run_virtual
+
+from orchestrator.app.commands import RunArgs, Terminal, run_async
+from orchestrator.output.report import Command
+from orchestrator.secrets import Secrets
+from orchestrator.work.progress import Progress, ProgressSnapshot
 
 QUICK: dict[str, Any] = {"operation_seconds": [1, 4], "operation_failure_rate": 0.0}
 # Every mapping needs a change: no share is drawn into another condition.
@@ -71,3 +81,40 @@ def changed(run: InProcessRun) -> list[dict[str, Any]]:
 def codes(items: Iterable[dict[str, Any]]) -> list[str]:
     """The ``code`` of each warning or error."""
     return [item["code"] for item in items]
+
+
+def watched(rig: Rig, config: Path, *, every: float = 0.25) -> tuple[int, list[ProgressSnapshot]]:
+    """Run ``apply`` in process as `Rig.run` does, with a watch (what the live display gets)
+    sampling the run's progress every ``every`` virtual seconds; the exit code and the samples."""
+    samples: list[ProgressSnapshot] = []
+
+    @contextlib.asynccontextmanager
+    async def watch(progress: Progress) -> AsyncIterator[None]:
+        async def sample() -> None:
+            while True:
+                samples.append(progress.snapshot())
+                await asyncio.sleep(every)
+
+        task = asyncio.create_task(sample())
+        try:
+            yield
+        finally:
+            task.cancel()
+            samples.append(progress.snapshot())
+
+    args = RunArgs(Command.APPLY, str(config), str(rig.directory / "report.json"))
+    terminal = Terminal(io.StringIO(), stdout_is_tty=False, show=None, watch=watch)
+
+    async def main() -> int:
+        return await run_async(
+            args,
+            Secrets(),
+            terminal,
+            transport=lambda _: EmulatorTransport(rig.state),
+            credential=lambda _: EmulatorCredential(rig.state),
+            environ={},
+        )
+
+    with capture_logs():
+        code = run_virtual(main())
+    return code, samples

@@ -16,9 +16,10 @@ import shutil
 import signal
 from pathlib import Path
 
-from flows import ALL_CHANGE, by_id, consistent, rig
+from flows import ALL_CHANGE, by_id, consistent, rig, watched
 
 from orchestrator.emulator import EmulatorState, FaultKind
+from orchestrator.work.progress import Phase
 
 LONG = {"operation_seconds": [60, 120], "shares": ALL_CHANGE, "mappings_per_vault": [2, 3]}
 
@@ -145,3 +146,15 @@ def test_resume_with_a_report_of_mappings_the_config_does_not_target_exits_2(
         run.report is not None
         and "not among the config's targets" in run.report["error"]["message"]
     )
+
+
+def test_journalled_operations_show_as_running_from_the_start(tmp_path: Path) -> None:
+    """What the live display shows: the taken-over operations running before any has ended."""
+    r = rig(tmp_path, **LONG)
+    assert r.run(config=r.write_config(subscriptions="all", timeout_minutes=0.5)).exit_code == 3
+    journalled = len(_journal_lines(tmp_path / "journal.jsonl"))
+    code, samples = watched(r, r.write_config(subscriptions="all", timeout_minutes=5))
+    assert code == 0
+    running = [s for s in samples if s.phase is Phase.RUNNING]
+    assert running and running[0].operations_running == journalled
+    assert running[0].patches_sent == 0 and samples[-1].operations_done == journalled
