@@ -58,6 +58,18 @@ def test_vault_narrows_the_run_to_that_vault_given_in_any_case(tmp_path: Path) -
     assert patched == {canary.lower()}
 
 
+@pytest.mark.parametrize("command", ["plan", "audit"])
+def test_vault_narrows_plan_and_audit_too_and_they_send_no_patch(
+    tmp_path: Path, command: str
+) -> None:
+    r = rig(tmp_path, subscriptions=2, vaults_per_subscription=2)
+    canary = r.state.vault_ids()[2]
+    run = r.run(command, config=r.write_config(subscriptions="all"), vaults=(canary,))
+    assert run.exit_code in (0, 1) and run.report is not None  # 1: an audit found an expired agent
+    assert [v["id"].lower() for v in run.report["vaults"]] == [canary.lower()]
+    assert r.state.counters.requests["set"] == 0
+
+
 def test_subscription_narrows_discovery_to_that_subscription(tmp_path: Path) -> None:
     r = rig(tmp_path, subscriptions=3, vaults_per_subscription=2)
     second = r.state.subscription_ids[1]
