@@ -2,7 +2,8 @@
 code path: the emulator's managed-identity endpoint records what each token was asked for
 (`resource`, `client_id`), and its ARM accepts only tokens for the audiences it is given
 (`token_audiences`), as the cloud's ARM does. Each cloud's audience, and the override, are proven
-in process (`tests/unit/test_flows_discovery.py`).
+in process (`tests/unit/test_flows_discovery.py`); the system-assigned identity through
+`credential: managed_identity` is every other CLI test's.
 """
 
 from __future__ import annotations
@@ -22,12 +23,6 @@ CASES = {
          "managed_identity_client_id": USER_ASSIGNED},
         "https://management.core.usgovcloudapi.net/",
         USER_ASSIGNED,
-    ),
-    "China, audience overridden, system-assigned": (
-        {"cloud": "AzureChinaCloud", "credential": "managed_identity",
-         "token_audience": "https://management.chinacloudapi.cn/"},
-        "https://management.chinacloudapi.cn/",
-        None,
     ),
 }  # fmt: skip
 
