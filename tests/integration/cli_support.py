@@ -72,8 +72,16 @@ def cli_env(server: ServesArm | None, **extra: str) -> dict[str, str]:
 
 
 def write_config(path: Path, server: ServesArm | None, **keys: Any) -> Path:
-    """Write a config that targets ``server`` (its endpoint, managed identity) plus ``keys``."""
-    config: dict[str, Any] = {"credential": "managed_identity", "timeout_minutes": 2}
+    """Write a config that targets ``server`` (its endpoint, managed identity) plus ``keys``.
+
+    Its journal (`state_file`) lies beside it unless ``keys`` say otherwise: a run never
+    writes under the home directory of whoever runs the tests.
+    """
+    config: dict[str, Any] = {
+        "credential": "managed_identity",
+        "timeout_minutes": 2,
+        "state_file": str(path.with_suffix(".journal.jsonl")),
+    }
     if server is not None:
         config["arm_endpoint"] = server.base_url
         config["automation_account"] = fleet_account(server)

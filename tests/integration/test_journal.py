@@ -4,11 +4,13 @@ The first `apply` is killed (SIGKILL: no handler, no report, no journal compacti
 accepted some of its PATCHes and each is on disk in the journal. The second `apply` of the same
 config, with no flag, takes those operations over — reads them at once, shows them running —
 sends no PATCH to a mapping while its operation runs, PATCHes the rest, ends every mapping in
-one final state, and removes the journal. The killed run's lock does not block it.
+one final state, and removes the journal. The killed run's lock does not block it. The journal
+is where `state_file: default` puts it: under `$XDG_STATE_HOME`, named by the config's path.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 from pathlib import Path
@@ -44,14 +46,17 @@ async def test_a_killed_apply_s_operations_are_taken_over_by_the_next_apply(
     start_emulator: StartEmulator, tmp_path: Path
 ) -> None:
     server = await start_emulator(**FLEET)
-    journal = tmp_path / "state" / "journal.jsonl"
     config = write_config(
         tmp_path / "fleet.yaml", server, action="enable", subscriptions="all",
-        state_file=str(journal), lock_file=str(tmp_path / "run.lock"),
+        state_file="default", lock_file=str(tmp_path / "run.lock"),
         limits={"set": {"calls": BURST, "per_seconds": 2}},
     )  # fmt: skip
+    # `state_file: default`: $XDG_STATE_HOME/asr-autoupdate/journal-<16 hex of sha256(path)>.jsonl
+    digest = hashlib.sha256(str(config.resolve()).encode()).hexdigest()[:16]
+    journal = tmp_path / "xdg" / "asr-autoupdate" / f"journal-{digest}.jsonl"
+    env = cli_env(server, XDG_STATE_HOME=str(tmp_path / "xdg"))
     argv = ["apply", str(config), "--log-format", "json"]
-    first = await spawn_cli(*argv, "--report", str(tmp_path / "first.json"), env=cli_env(server))
+    first = await spawn_cli(*argv, "--report", str(tmp_path / "first.json"), env=env)
 
     total = len(server.state.fleet.mappings)
 
@@ -71,7 +76,7 @@ async def test_a_killed_apply_s_operations_are_taken_over_by_the_next_apply(
     assert len(taken) == running < total
 
     code, _, err = await finish(
-        await spawn_cli(*argv, "--report", str(tmp_path / "second.json"), env=cli_env(server))
+        await spawn_cli(*argv, "--report", str(tmp_path / "second.json"), env=env)
     )
 
     report = json.loads((tmp_path / "second.json").read_text())

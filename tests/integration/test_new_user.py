@@ -65,7 +65,7 @@ async def test_a_new_user_validates_plans_applies_and_gets_valid_reports(
         )
     )  # fmt: skip
     monkeypatch.chdir(tmp_path)  # the child runs here too: relative paths, as a person types
-    env = cli_env(None)
+    env = cli_env(None, XDG_STATE_HOME=str(tmp_path / "state"))  # the journal: not the tester's
     validated, planned, applied = await asyncio.gather(
         run_cli_process(["validate", config.name], env),
         run_cli_process(["plan", config.name, "--report", "plan.json"], env),

@@ -72,6 +72,7 @@ def _config(tmp_path: Path, fleet: dict[str, Any] = FLEET, **keys: Any) -> Path:
         "timeout_minutes": 2,
         "subscriptions": "all",
         "emulator": fleet,
+        "state_file": str(tmp_path / "journal.jsonl"),  # not under the tester's home
         **keys,
     }
     path = tmp_path / "fleet.yaml"
