@@ -3,10 +3,10 @@
 The fleet is the README's own example fleet block (two subscriptions), with three documented
 keys changed so the test stays fast and certain: operations take 0.1-0.3 s instead of 2-20 s,
 none fail, and any well-formed Automation account counts as one that exists
-(`check_automation_accounts: false`). The config embeds it (`emulator:`), so `validate`, `plan`
-and `apply` need no Azure account and no server of the test's: each run starts its own emulator
-on the same seed, so the three run side by side. `asr-autoupdate schema report` then validates
-every report.
+(`check_automation_accounts: false`). The config embeds it (`emulator:`), so `plan` and `apply`
+need no Azure account and no server of the test's: each run starts its own emulator on the same
+seed, so the two run side by side. `asr-autoupdate schema report` then validates both reports.
+(`validate` of such a config is proven in process, in `tests/unit/test_flows_apply.py`.)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def readme_fleet() -> dict[str, Any]:
     return fleet
 
 
-async def test_a_new_user_validates_plans_applies_and_gets_valid_reports(
+async def test_a_new_user_plans_applies_and_gets_valid_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet = {**readme_fleet(), **FAST}
@@ -66,14 +66,10 @@ async def test_a_new_user_validates_plans_applies_and_gets_valid_reports(
     )  # fmt: skip
     monkeypatch.chdir(tmp_path)  # the child runs here too: relative paths, as a person types
     env = cli_env(None, XDG_STATE_HOME=str(tmp_path / "state"))  # the journal: not the tester's
-    validated, planned, applied = await asyncio.gather(
-        run_cli_process(["validate", config.name], env),
+    planned, applied = await asyncio.gather(
         run_cli_process(["plan", config.name, "--report", "plan.json"], env),
         run_cli_process(["apply", config.name, "--report", "applied.json"], env),
     )
-    code, out, err = validated
-    assert code == 0, err
-    assert "every vault of every subscription" in out and "built-in emulator" in out
     assert planned[0] == 0, planned[2][-2000:]
     assert applied[0] == 0, applied[2][-2000:]
 

@@ -27,6 +27,26 @@ def test_validate_prints_the_targets_and_sends_nothing(tmp_path: Path) -> None:
     assert sum(r.state.counters.requests.values()) == 0
 
 
+def test_validate_of_a_config_with_an_emulator_block_says_so_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "try.yaml"
+    config.write_text(
+        "action: enable\n"
+        "automation_account: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups"
+        "/rg-automation/providers/Microsoft.Automation/automationAccounts/aa-mine\n"
+        "subscriptions: all\n"
+        "emulator: {seed: 1, subscriptions: 2}\n"
+    )
+    out = io.StringIO()
+    code = validate(
+        RunArgs(Command.VALIDATE, str(config), None), Secrets(), Terminal(out, False, None)
+    )
+    assert code == 0
+    assert "every vault of every subscription" in out.getvalue()
+    assert "built-in emulator" in out.getvalue()
+
+
 def test_plan_sends_no_patch_and_reports_what_would_change(tmp_path: Path) -> None:
     r = rig(tmp_path, subscriptions=2)
     run = r.run("plan", config=r.write_config(subscriptions="all"))
