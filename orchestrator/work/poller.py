@@ -24,7 +24,6 @@ once as *gone*: the engine then checks the mapping itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 from collections.abc import Callable
@@ -163,11 +162,8 @@ class Poller:
         try:
             while not (self._closed and self.running == 0):
                 entry = self._next_due()
-                delay = None if entry is None else entry[0] - self._now()
-                if delay is None or delay > 0:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                if entry is None or entry[0] > self._now():
+                    await self._until_woken(None if entry is None else entry[0])
                     continue
                 _, _, _, op = heapq.heappop(self._heap)
                 # Read now: no longer waiting for the model (its release must not read it again).
@@ -179,6 +175,21 @@ class Poller:
         finally:
             for task in self._tasks:
                 task.cancel()
+
+    async def _until_woken(self, due: float | None) -> None:
+        """Wait for ``due`` (loop time) or for `_wake`, whichever comes first.
+
+        One timer, no task per wait: a loop may run a timer up to its clock's resolution early,
+        and a fresh task each time would keep the loop busy at that instant for ever (on a
+        virtual clock) instead of letting its time reach ``due``.
+        """
+        self._wake.clear()
+        timer = None if due is None else asyncio.get_running_loop().call_at(due, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
