@@ -28,13 +28,14 @@ def test_a_lost_patch_answer_is_read_back_and_a_409_is_waited_out_never_resent(
     tmp_path: Path,
 ) -> None:
     r = rig(tmp_path, operation_seconds=[5, 10], **LOST)
-    run = r.run(config=r.write_config(subscriptions="all", timeout_minutes=10))
+    # A long deadline (virtual time is free): a status read fails half the time, backing off.
+    run = r.run(config=r.write_config(subscriptions="all", timeout_minutes=60))
     counters = r.state.counters
     sent = {m["id"]: patched(r.state, m["id"]) for m in changed(run)}
     assert any(NO_ANSWER in statuses for statuses in sent.values()), "no PATCH answer was lost"
     assert counters.conflicts > 0, "no re-sent PATCH met the lost one's operation"
     assert counters.patches_while_running == counters.conflicts
-    assert counters.conflicts == sum(len(statuses) - 1 for statuses in sent.values())
+    assert counters.conflicts <= sum(len(statuses) - 1 for statuses in sent.values())
     # Each PATCH after a mapping's first followed a lost answer: never a 409, never a 202.
     assert all(s == NO_ANSWER for statuses in sent.values() for s in statuses[:-1]), sent
     counters.patches_while_running = 0  # accounted for precisely above
@@ -54,8 +55,11 @@ def test_a_409_after_a_lost_answer_ends_timed_out_at_the_deadline_never_failed(
     assert conflicted, "no re-sent PATCH met the running operation"
     assert {m["result"] for m in resent} == {"timed_out"}
     assert {m["operation"]["error"]["code"] for m in conflicted} == {"Conflict"}
-    # Every re-sent PATCH met the running operation (some of those 409s were lost too).
-    assert counters.patches_while_running == counters.conflicts
-    assert counters.conflicts == sum(len(s) - 1 for _, s in sent.values()) >= len(conflicted)
-    assert run.exit_code == 3 and run.report is not None
+    # Every PATCH into a running operation was answered 409 (some of those answers were lost).
+    assert counters.patches_while_running == counters.conflicts >= len(conflicted)
+    assert all(s == NO_ANSWER for _, statuses in sent.values() for s in statuses[:-1])
+    assert run.exit_code == 3 and run.report is not None, (
+        run.exit_code,
+        run.report and run.report["totals"],
+    )
     assert run.report["totals"]["failed"] == 0
