@@ -23,7 +23,8 @@ from orchestrator.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
-EXAMPLES = sorted(CONFIGS.glob("*.yaml"))
+FLEETS = sorted(CONFIGS.glob("emulator-*.yaml"))  # `emulator --fleet` files, not configs
+EXAMPLES = sorted(set(CONFIGS.glob("*.yaml")) - set(FLEETS))
 SHIPPED = ("config", "report", "emulator")
 
 
@@ -79,6 +80,15 @@ def test_the_report_schema_rejects_a_report_that_breaks_the_contract() -> None:
     assert "schema" in schema["required"] and "subscriptions" not in schema["required"]
 
 
+@pytest.mark.parametrize("path", FLEETS, ids=[path.name for path in FLEETS])
+def test_every_example_fleet_loads_and_matches_the_emulator_schema(path: Path) -> None:
+    from orchestrator.emulator import load_fleet
+
+    load_fleet(path)
+    emulator = jsonschema.Draft202012Validator(shipped("emulator"))
+    emulator.validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
 def test_there_is_an_example_config_for_each_scenario() -> None:
     names = {path.name for path in EXAMPLES}
     assert {
@@ -88,6 +98,7 @@ def test_there_is_an_example_config_for_each_scenario() -> None:
         "discover-subscriptions.yaml",
         "demo.yaml",
     } <= names
+    assert "emulator-fleet.yaml" in {path.name for path in FLEETS}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
