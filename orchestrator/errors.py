@@ -104,9 +104,16 @@ class ArmTransportError(ArmError):
 
 class ArmResponseError(ArmError):
     """The answer broke ARM's promises: not JSON, missing or mistyped fields, too large, a
-    listing that never ends (``code`` says which, default ``invalid_response``)."""
+    listing that never ends (``code`` says which, default ``invalid_response``).
 
-    def __init__(self, message: str, *, code: str = "invalid_response") -> None:
+    ``status``: the HTTP status of the answer, when it is known (a 2xx whose body cannot be
+    read was still accepted).
+    """
+
+    def __init__(
+        self, message: str, *, code: str = "invalid_response", status: int | None = None
+    ) -> None:
+        self.status = status
         super().__init__(code, message)
 
 

@@ -357,7 +357,9 @@ def parse_body(raw: RawAnswer, method: str, url: str) -> Any:
         if raw.status >= 300:
             return None  # an error page that is not JSON: the status alone says what failed
         reason = "nested too deep" if isinstance(exc, RecursionError) else type(exc).__name__
-        raise ArmResponseError(f"{method} {path_of(url)}: answer is not JSON ({reason})") from exc
+        raise ArmResponseError(
+            f"{method} {path_of(url)}: answer is not JSON ({reason})", status=raw.status
+        ) from exc
 
 
 def _error_code(body: Any) -> str:

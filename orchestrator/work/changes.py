@@ -11,9 +11,11 @@ A PATCH's answer decides what follows:
   Conflict`` (an operation already runs on
   the mapping, perhaps the one a lost answer started): the change is *settled by reading back*.
   The mapping is read (GET); if it already carries the desired settings the change succeeded;
-  if not, and the last answer was not a 409, the PATCH is sent again; after a 409 the mapping is
-  read again later, until it carries them or the deadline passes (then ``timed_out``, never
-  ``failed``: the change may still land).
+  if not, the PATCH is sent again, at most `MAX_SENDS` times in all, whatever the answers were.
+  When an operation may be running on the mapping — a 409, or a 2xx that named no status URL or
+  could not be read (ASR took it) — or `MAX_SENDS` PATCHes were sent, it is never PATCHed again:
+  the mapping is read again later, until it carries them or the deadline passes (then
+  ``timed_out``, never ``failed``: the change may still land).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ _log = structlog.get_logger("orchestrator.changes")
 class Unsettled:
     """A change that may have been acted on, to settle by reading back.
 
-    ``conflict``: ASR said an operation runs on the mapping (a 409, or a 202 naming no status
-    URL): the mapping is only read again until it carries the change, never PATCHed again.
+    ``conflict``: an operation may run on the mapping (a 409; a 2xx naming no status URL or
+    whose body could not be read): the mapping is only read again until it carries the change,
+    never PATCHed again.
     """
 
     conflict: bool
@@ -136,11 +139,13 @@ class ChangeSender:
             if conflict:
                 continue  # an operation runs on it, perhaps the lost PATCH's: never PATCH into it
             if sends >= MAX_SENDS:
-                self._fail(work, work.error or ErrorInfo(code="patch_failed", message="no answer"))
-                return
+                # Every answer was ambiguous: any of those PATCHes may still land. Send no more,
+                # read it back (waiting longer each time) until it does or the deadline passes.
+                conflict = True
+                continue
+            sends += 1  # counted as it leaves, whatever its answer turns out to be
             try:
                 response = await self._patch(work)
-                sends += 1
                 work.error = None
                 self._on_answer(work, response)
                 return
@@ -173,8 +178,10 @@ class ChangeSender:
                 raise
             raise _Ambiguous(ErrorInfo.from_error(exc), conflict=False) from exc
         except ArmResponseError as exc:
-            # An answer came but could not be read (a broken body): ASR may have acted on it.
-            raise _Ambiguous(ErrorInfo.from_error(exc), conflict=False) from exc
+            # An answer came but could not be read (a broken body): ASR may have acted on it,
+            # and a 2xx says it did (an operation may run: never PATCH into it).
+            accepted = exc.status is not None and 200 <= exc.status < 300
+            raise _Ambiguous(ErrorInfo.from_error(exc), conflict=accepted) from exc
         _log.debug("patch_answered", mapping=work.name, status=response.status)
         if response.status == 409:
             raise _Ambiguous(ErrorInfo.from_error(http_error(response)), conflict=True)
