@@ -49,9 +49,13 @@ class AuthenticationError(AsrAutoUpdateError):
 
 class StaleTokenError(AuthenticationError):
     """The credential hands back a token ARM already rejected as expired (its cache trusts the
-    token's own expiry; ARM's clock disagrees). A later try gets a new one."""
+    token's own expiry; ARM's clock disagrees). A later try gets a new one.
 
-    def __init__(self, credential: str) -> None:
+    ``expires_in``: seconds until that token's own expiry, when the cache lets it go.
+    """
+
+    def __init__(self, credential: str, *, expires_in: float | None = None) -> None:
+        self.expires_in = expires_in
         super().__init__(
             credential, "the credential returned a token the server rejected as expired"
         )

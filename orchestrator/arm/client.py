@@ -6,9 +6,13 @@ exponential backoff with jitter. 408/5xx and connection errors are retried with 
 exponential backoff and jitter for GETs; a PATCH is retried only where ASR certainly did not act
 on it (429, 503, a connection never made) — after an ambiguous failure the engine reads the
 mapping back instead of sending it blindly again. Other 4xx are not retried, except a 401 for an
-expired token: a fresh token, then one more try. A 3xx is returned, never followed. The bearer
-token goes only to the configured origin; every answer is parsed defensively (any parse
-failure is an unreadable answer for that call only).
+expired token: a fresh token, then one more try — once for each token ARM rejects, as the
+fresh one may itself be rejected by the time it is sent (ARM's clock decides, not the token's
+own expiry). While the credential still hands back a rejected token, the call waits, unsent,
+until that token's own expiry when it is near (the credential's cache lets it go then), else
+with backoff. A 3xx is returned, never followed. The bearer token goes only to the configured
+origin; every answer is parsed defensively (any parse failure is an unreadable answer for that
+call only).
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ from orchestrator.errors import (
 )
 
 EXPIRED_TOKEN_CODES: Final = frozenset({"expiredauthenticationtoken"})
+# How long past a rejected token's own expiry to ask the credential again: its cache compares
+# whole seconds, and the calls waiting for it should not all ask at the same instant.
+STALE_WAIT_SLACK: Final = (0.05, 0.25)
 
 _log = structlog.get_logger("orchestrator.arm")
 
@@ -205,7 +212,7 @@ class ArmClient:
         kind = CallKind.SET if method == "PATCH" else CallKind.GET
         limiter = self._limiters.scope_for(subscription_id).for_kind(kind)
         max_attempts = attempts or self._policy.max_attempts
-        refreshed = False
+        rejected: set[str] = set()  # tokens ARM called expired during this call
         attempt = 0
         while True:
             attempt += 1
@@ -217,7 +224,9 @@ class ArmClient:
                 # Only a token ARM already rejected is to be had: wait for a fresh one, unsent.
                 if attempt >= max_attempts:
                     raise ArmAuthenticationError(exc.detail) from exc
-                await self._wait_before_retry(method, url, attempt, None, "token still stale")
+                await self._wait_before_retry(
+                    method, url, attempt, self._stale_wait(exc), "token still stale"
+                )
                 continue
             except ArmTransportError as exc:
                 if attempt >= max_attempts or (kind is CallKind.SET and exc.sent):
@@ -227,10 +236,14 @@ class ArmClient:
             status = response.status
             if (
                 status == 401
-                and not refreshed
+                and token not in rejected
+                and len(rejected) + 1 < self._policy.max_attempts  # tokens a call may try
                 and _error_code(response.body) in EXPIRED_TOKEN_CODES
             ):
-                refreshed = True  # DESIGN: get a fresh token, then retry once
+                # DESIGN: get a fresh token, then retry once. Once per rejected token (the fresh
+                # one may have met ARM's cutoff too while the retry waited for its turn), even
+                # for a call of one attempt (a poll): a rejected token is not a failed try.
+                rejected.add(token)
                 await self._replace_token(token, method, url)
                 continue
             if status == 429:
@@ -285,8 +298,10 @@ class ArmClient:
         for attempt in range(1, self._policy.max_attempts + 1):
             try:
                 await self._tokens.refresh(rejected)
-            except StaleTokenError:
-                await self._wait_before_retry(method, url, attempt, None, "token still stale")
+            except StaleTokenError as exc:
+                await self._wait_before_retry(
+                    method, url, attempt, self._stale_wait(exc), "token still stale"
+                )
                 continue
             except AuthenticationError as exc:
                 raise ArmAuthenticationError(exc.detail) from exc
@@ -295,6 +310,14 @@ class ArmClient:
         raise ArmAuthenticationError(
             "the credential keeps returning the token ARM rejected as expired"
         )
+
+    def _stale_wait(self, exc: StaleTokenError) -> float | None:
+        """How long to wait for the credential to let a rejected token go: until the token's own
+        expiry when that is near, so one wait per token suffices; None (backoff) when it is far
+        off (a revoked token) or unknown."""
+        if exc.expires_in is None or exc.expires_in > self._policy.backoff_max:
+            return None
+        return max(exc.expires_in, 0.0) + self._rng.uniform(*STALE_WAIT_SLACK)
 
     async def _exchange(
         self, slot: Slot, method: str, url: str, body: bytes | None, token: str, attempt: int

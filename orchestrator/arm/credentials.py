@@ -79,8 +79,9 @@ class TokenProvider:
 
     A token ARM rejected as expired is never handed out again, whatever its own expiry says
     (the credential's cache trusts that expiry, ARM's clock may not): asking for a token while
-    the credential still returns only rejected ones raises :class:`StaleTokenError`. Every token
-    obtained is added to ``secrets``, so no output ever shows it.
+    the credential still returns only rejected ones raises :class:`StaleTokenError`, saying how
+    long until that token's own expiry (when the cache lets it go). Every token obtained is
+    added to ``secrets``, so no output ever shows it.
     """
 
     __slots__ = (
@@ -128,9 +129,11 @@ class TokenProvider:
         """
         current = self._token
         if current is None or not self._fresh(current) or current.token in self._rejected:
-            current = await self._fetch()
+            current = await self._fetch()  # a rejected token: the credential may have another
         if current.token in self._rejected:
-            raise StaleTokenError(self.credential_name)
+            raise StaleTokenError(
+                self.credential_name, expires_in=current.expires_on - self._clock()
+            )
         return current.token
 
     async def refresh(self, rejected: str) -> str:
