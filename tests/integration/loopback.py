@@ -3,29 +3,41 @@
 - `Recorder`: a raw TCP listener that records every connection and every byte it receives, so a
   test can prove that NOTHING (not a TLS hello, not a request line, not a token) reached it.
 - `HostileArm`: a small ARM look-alike whose answers a test scripts vault by vault, to send the
-  CLI broken or hostile answers (bad JSON, wrong types, huge or endless bodies, looping links…).
+  CLI broken or hostile answers (bad JSON, wrong types, huge, endless or trickled bodies,
+  looping links, redirects…). Unscripted, it behaves as ARM and ASR do for what the tool asks:
+  discovery, the Automation account (preflight), the vault's mapping list, a PATCH answered 202
+  with ``Azure-AsyncOperation``, a status that says ``Succeeded``, and the mapping read back
+  (``GET {mapping id}``). It keeps each mapping's settings: a change lands when its operation is
+  read ``Succeeded`` (or when a script says so), so verification sees what ASR would show.
+
+What a server saw is taken as plain data (`HostileArm.observed` → `Observed`), so a run's
+outcome can be shared between test processes as JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import secrets
 import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 SUBSCRIPTION = "6d1c5b7e-2f0a-4a57-9a43-3c1f9c0e0001"
 RESOURCE_GROUP = "rg-hostile"
+API_VERSION = "2021-12-01"
 ACCOUNT = (
     f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-automation/providers/"
     "Microsoft.Automation/automationAccounts/aa-hostile"
 )
 HOSTILE_IDENTITY_HEADER = "hostile-identity-header-value"
+MAPPINGS = "replicationProtectionContainerMappings"
+MIB = 1024 * 1024
 
 
 def reserve_port(host: str, port: int = 0) -> socket.socket:
@@ -40,8 +52,8 @@ def reserve_port(host: str, port: int = 0) -> socket.socket:
 class Recorder:
     """Records every TCP connection to it and the bytes each sent; answers nothing useful.
 
-    The socket is bound at construction (outside any loop), so `url` can go into an emulator's
-    spec before anything runs; `start` serves it on the running loop.
+    The socket is bound at construction (outside any loop), so `url` can go into a config or a
+    script before anything runs; `start` serves it on the running loop.
     """
 
     def __init__(self, host: str = "127.0.0.1", *, sock: socket.socket | None = None) -> None:
@@ -88,45 +100,59 @@ Answer = Callable[[web.Request, "HostileArm"], Awaitable[web.StreamResponse]]
 class VaultScript:
     """How the hostile server answers for one vault; None keeps the well-behaved answer.
 
-    ``listing`` answers the vault's mapping list, ``patch`` the PATCH of its one mapping,
-    ``status`` the operation-status URL its PATCH named. ``subscriptions`` (the server's
-    ``GET /subscriptions``) is set on `HostileArm` itself.
+    ``listing`` answers the vault's mapping list, ``patch`` a PATCH of one of its mappings,
+    ``status`` the operation-status URL a PATCH named, ``readback`` ``GET {mapping id}``.
+    ``mappings``: the names of the vault's mappings (all A2A, paired, ``Disabled``: each needs
+    a change); the default listing lists them all on one page.
     """
 
     listing: Answer | None = None
     patch: Answer | None = None
     status: Answer | None = None
+    readback: Answer | None = None
+    subscription: str = SUBSCRIPTION
+    mappings: tuple[str, ...] = ("m1",)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Seen:
-    """One request the hostile server received."""
+    """One request the hostile server received, and when (the server's monotonic clock)."""
 
     method: str
     path_qs: str
     authorization: str | None
+    at: float
 
 
 @dataclass
 class HostileArm:
-    """An ARM look-alike with one A2A mapping (needing a change) per scripted vault.
+    """An ARM look-alike over loopback HTTP, scripted vault by vault (see the module docstring).
 
-    ``subscriptions`` and ``vault_list`` answer discovery (``GET /subscriptions`` and the
-    subscription's vault list); by default they list `SUBSCRIPTION` and every scripted vault.
+    ``subscriptions`` answers ``GET /subscriptions``; ``vault_lists`` a subscription's vault
+    list (by subscription id); ``token`` the managed-identity endpoint (default: a token valid
+    ``token_lifetime`` seconds for the right ``X-IDENTITY-HEADER``).
     """
 
     vaults: Mapping[str, VaultScript]
     subscriptions: Answer | None = None
-    vault_list: Answer | None = None
-    seen: list[Seen] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)  # every token handed out
+    vault_lists: Mapping[str, Answer] = field(default_factory=dict)
+    token: Answer | None = None
+    token_lifetime: int = 3600
     host: str = "127.0.0.1"
     port: int = 0
+    url_host: str | None = None  # the host its URLs name (default: ``host``), e.g. localhost
+    seen: list[Seen] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # every token handed out
+    notes: dict[str, Any] = field(default_factory=dict)  # what scripted answers record
+    # (vault, mapping) -> its providerSpecificDetails now; a change lands on success
+    settings: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)  # hanging answers end on it
     _runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.url_host or self.host}:{self.port}"
 
     @property
     def token_endpoint(self) -> str:
@@ -137,113 +163,452 @@ class HostileArm:
         return HOSTILE_IDENTITY_HEADER
 
     def vault_id(self, name: str) -> str:
-        return (
-            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
-            f"Microsoft.RecoveryServices/vaults/{name}"
-        )
+        return vault_id(name, self.vaults[name].subscription if name in self.vaults else "")
 
-    def mapping_id(self, name: str) -> str:
-        return (
-            f"/Subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
-            f"Microsoft.RecoveryServices/vaults/{name}/replicationFabrics/fabric-1/"
-            "replicationProtectionContainers/container-1/replicationProtectionContainerMappings/m1"
-        )
+    def mapping_id(self, vault: str, mapping: str = "m1") -> str:
+        return mapping_id(vault, mapping, self.vaults[vault].subscription)
 
-    def mapping(self, name: str, status: str = "Disabled") -> dict[str, Any]:
+    def mapping(self, vault: str, name: str = "m1") -> dict[str, Any]:
+        """The mapping as ARM shows it now."""
+        details = {
+            "instanceType": "A2A",
+            "agentAutoUpdateStatus": "Disabled",
+            "automationAccountArmId": None,
+            "automationAccountAuthenticationType": None,
+            **self.settings.get((vault, name), {}),
+        }
         return {
-            "id": self.mapping_id(name),
-            "name": "m1",
+            "id": self.mapping_id(vault, name),
+            "name": name,
             "type": "Microsoft.RecoveryServices/vaults/replicationFabrics/"
             "replicationProtectionContainers/replicationProtectionContainerMappings",
             "properties": {
                 "state": "Paired",
                 "health": "Normal",
                 "healthErrorDetails": [],
-                "providerSpecificDetails": {"instanceType": "A2A", "agentAutoUpdateStatus": status},
+                "providerSpecificDetails": details,
             },
         }
 
-    def status_url(self, name: str) -> str:
-        return f"{self.base_url}/operations/{name}?api-version=2021-12-01"
+    def status_url(self, vault: str, mapping: str = "m1") -> str:
+        return f"{self.base_url}/operations/{vault}/{mapping}?api-version={API_VERSION}"
 
-    def requests_for(self, name: str) -> list[Seen]:
-        """What the server received about one vault (its listing, PATCH and status reads)."""
-        return [s for s in self.seen if f"/{name}/" in s.path_qs or f"/{name}?" in s.path_qs]
+    def land(self, vault: str, mapping: str) -> None:
+        """The PATCH last sent for this mapping takes effect (its operation succeeded)."""
+        body = self.pending.pop((vault, mapping), None)
+        if body is not None:
+            self.settings[(vault, mapping)] = _settings_of(body)
+
+    def note(self, key: str, value: Any) -> None:
+        """Record something a scripted answer saw, under ``key`` (a list of values)."""
+        self.notes.setdefault(key, []).append(value)
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def observed(self) -> Observed:
+        """What the server saw, as plain data."""
+        return Observed(
+            base_url=self.base_url,
+            vault_ids={name: self.vault_id(name) for name in self.vaults},
+            seen=list(self.seen),
+            tokens=list(self.tokens),
+            notes=json.loads(json.dumps(self.notes)),
+        )
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=4 * MIB)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.2
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        self.closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/msi/token":
-            return self._token(request)
+            self.note("token_requests", self.now())
+            return await (self.token or _issue_token)(request, self)
         self.seen.append(
-            Seen(request.method, request.path_qs, request.headers.get("Authorization"))
+            Seen(request.method, request.path_qs, request.headers.get("Authorization"), self.now())
         )
         parts = request.path.strip("/").split("/")
         if request.path == "/subscriptions":
-            return await (self.subscriptions or _one_subscription)(request, self)
+            return await (self.subscriptions or _every_subscription)(request, self)
+        if parts[0] == "subscriptions" and len(parts) == 2:
+            return _json({"subscriptionId": parts[1], "state": "Enabled"})
         if len(parts) == 5 and parts[4] == "vaults":
-            return await (self.vault_list or _every_vault)(request, self)
-        if parts[0] == "operations":
+            return await self.vault_lists.get(parts[1], _vaults_of)(request, self)
+        if len(parts) == 8 and parts[5].lower() == "microsoft.automation":
+            return _json({"id": request.path, "identity": {"type": "SystemAssigned"}})
+        if parts[0] == "operations" and len(parts) == 3:
             script = self.vaults.get(parts[1], VaultScript())
-            return await (script.status or _succeeded)(request, self)
+            return await (script.status or succeeded)(request, self)
         script = self.vaults.get(parts[7] if len(parts) > 7 else "")
         if script is None:
-            return web.json_response({"error": {"code": "NotFound", "message": "no"}}, status=404)
-        if request.method == "PATCH":
-            return await (script.patch or _accepted)(request, self)
-        return await (script.listing or _one_mapping)(request, self)
+            return not_found()
+        if len(parts) == 9 and parts[8] == MAPPINGS:
+            return await (script.listing or every_mapping)(request, self)
+        if len(parts) == 14 and parts[12] == MAPPINGS:
+            if request.method == "PATCH":
+                return await (script.patch or accepted)(request, self)
+            return await (script.readback or mapping_now)(request, self)
+        return not_found()
 
-    def _token(self, request: web.Request) -> web.Response:
-        if request.headers.get("X-IDENTITY-HEADER") != HOSTILE_IDENTITY_HEADER:
-            return web.json_response({"error": "bad identity header"}, status=401)
-        token = f"hostile-token-{uuid.uuid4().hex}"
-        self.tokens.append(token)
-        return web.json_response(
-            {
-                "access_token": token,
-                "expires_on": str(int(time.time()) + 3600),
-                "resource": request.query.get("resource", ""),
-                "token_type": "Bearer",
-            }
-        )
+
+def vault_id(name: str, subscription: str = SUBSCRIPTION) -> str:
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{RESOURCE_GROUP}/providers/"
+        f"Microsoft.RecoveryServices/vaults/{name}"
+    )
+
+
+def mapping_id(vault: str, mapping: str = "m1", subscription: str = SUBSCRIPTION) -> str:
+    # ARM spells the listed ids with a capital S.
+    return (
+        f"/Subscriptions/{subscription}/resourceGroups/{RESOURCE_GROUP}/providers/"
+        f"Microsoft.RecoveryServices/vaults/{vault}/replicationFabrics/fabric-1/"
+        f"replicationProtectionContainers/container-1/{MAPPINGS}/{mapping}"
+    )
+
+
+def _settings_of(body: dict[str, Any]) -> dict[str, Any]:
+    given = (body.get("properties") or {}).get("providerSpecificInput") or {}
+    keys = (
+        "agentAutoUpdateStatus",
+        "automationAccountArmId",
+        "automationAccountAuthenticationType",
+    )
+    return {key: given[key] for key in keys if key in given}
+
+
+@dataclass
+class Observed:
+    """What a `HostileArm` saw: every request (but token requests), the tokens it issued, and
+    what its scripted answers noted. Plain data: it goes through JSON whole."""
+
+    base_url: str
+    vault_ids: dict[str, str]
+    seen: list[Seen]
+    tokens: list[str]
+    notes: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Observed:
+        return cls(**{**data, "seen": [Seen(**s) for s in data["seen"]]})
+
+    def requests_for(self, vault: str) -> list[Seen]:
+        """What the server received about one vault (its listing, PATCHes, reads, statuses)."""
+        return [s for s in self.seen if f"/{vault}/" in s.path_qs or f"/{vault}?" in s.path_qs]
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def _json(body: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+def not_found() -> web.Response:
+    return _json({"error": {"code": "NotFound", "message": "no such resource"}}, 404)
+
+
+def names_of(request: web.Request) -> tuple[str, str]:
+    """(vault, mapping) a request is about; mapping "" for a vault's list."""
+    parts = request.path.strip("/").split("/")
+    if parts[0] == "operations":
+        return parts[1], parts[2]
+    return parts[7], parts[13] if len(parts) > 13 else ""
 
 
 def vault_name_of(request: web.Request) -> str:
-    parts = request.path.strip("/").split("/")
-    return parts[1] if parts[0] == "operations" else parts[7]
+    return names_of(request)[0]
 
 
-async def _one_subscription(request: web.Request, server: HostileArm) -> web.StreamResponse:
-    return web.json_response({"value": [{"subscriptionId": SUBSCRIPTION}]})
+async def _issue_token(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    if request.headers.get("X-IDENTITY-HEADER") != HOSTILE_IDENTITY_HEADER:
+        return _json({"error": "bad identity header"}, 401)
+    token = f"hostile.{secrets.token_urlsafe(24)}"
+    server.tokens.append(token)
+    return _json(
+        {
+            "access_token": token,
+            "expires_on": str(int(time.time()) + server.token_lifetime),
+            "resource": request.query.get("resource", ""),
+            "token_type": "Bearer",
+        }
+    )
 
 
-async def _every_vault(request: web.Request, server: HostileArm) -> web.StreamResponse:
-    return web.json_response({"value": [{"id": server.vault_id(name)} for name in server.vaults]})
+async def _every_subscription(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    subscriptions = dict.fromkeys(s.subscription for s in server.vaults.values())
+    subscriptions.update(dict.fromkeys(server.vault_lists))
+    return _json({"value": [{"subscriptionId": s, "state": "Enabled"} for s in subscriptions]})
 
 
-async def _one_mapping(request: web.Request, server: HostileArm) -> web.StreamResponse:
-    return web.json_response({"value": [server.mapping(vault_name_of(request))]})
+async def _vaults_of(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    subscription = request.path.strip("/").split("/")[1]
+    ids = [server.vault_id(n) for n, s in server.vaults.items() if s.subscription == subscription]
+    return _json({"value": [{"id": i} for i in ids]})
 
 
-async def _accepted(request: web.Request, server: HostileArm) -> web.StreamResponse:
-    await request.read()
-    headers = {
-        "Azure-AsyncOperation": server.status_url(vault_name_of(request)),
-        "Retry-After": "0",
-    }
-    return web.Response(status=202, headers=headers)
+async def every_mapping(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    """The vault's mappings, all on one page."""
+    vault = vault_name_of(request)
+    return _json({"value": [server.mapping(vault, m) for m in server.vaults[vault].mappings]})
 
 
-async def _succeeded(request: web.Request, server: HostileArm) -> web.StreamResponse:
-    return web.json_response({"status": "Succeeded", "name": vault_name_of(request)})
+async def mapping_now(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    """``GET {mapping id}``: the mapping as it stands."""
+    return _json(server.mapping(*names_of(request)))
+
+
+async def accepted(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    """A PATCH accepted: 202 naming its ``Azure-AsyncOperation``; it lands when read Succeeded."""
+    vault, mapping = names_of(request)
+    server.pending[(vault, mapping)] = await request.json()
+    return web.Response(
+        status=202, headers={"Azure-AsyncOperation": server.status_url(vault, mapping)}
+    )
+
+
+async def succeeded(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    """The operation's status: ``Succeeded``; the change lands."""
+    vault, mapping = names_of(request)
+    server.land(vault, mapping)
+    return _json({"id": None, "name": f"{vault}-{mapping}", "status": "Succeeded", "error": None})
+
+
+def json_answer(
+    make: Callable[[web.Request, HostileArm], Any], status: int = 200, **headers: str
+) -> Answer:
+    """An answer whose JSON body is ``make(request, server)``."""
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        await request.read()
+        return _json(make(request, server), status, **headers)
+
+    return answer
+
+
+def fixed(text: str, status: int = 200, content_type: str = "text/html", **headers: str) -> Answer:
+    """Always the same answer."""
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        await request.read()
+        return web.Response(status=status, text=text, content_type=content_type, headers=headers)
+
+    return answer
+
+
+def raw_json(text: str, status: int = 200) -> Answer:
+    """A body sent as it is, labelled JSON (for bodies no encoder would write)."""
+    return fixed(text, status, content_type="application/json")
+
+
+def first_then(first: Answer, then: Answer, *, times: int = 1) -> Answer:
+    """``first`` for the first ``times`` requests, ``then`` for every later one."""
+    calls = {"n": 0}
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        calls["n"] += 1
+        return await (first if calls["n"] <= times else then)(request, server)
+
+    return answer
+
+
+def landing(answer: Answer) -> Answer:
+    """``answer``, and the PATCH takes effect at once (ASR acted on it, whatever it said)."""
+
+    async def wrapped(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        vault, mapping = names_of(request)
+        server.settings[(vault, mapping)] = _settings_of(await request.json())
+        return await answer(request, server)
+
+    return wrapped
+
+
+def noting(key: str, answer: Answer) -> Answer:
+    """``answer``, noting under ``key`` when each request came and when its answer ended."""
+
+    async def wrapped(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        began = server.now()
+        try:
+            return await answer(request, server)
+        finally:
+            server.note(key, [began, server.now()])
+
+    return wrapped
+
+
+def streamed(total: int | None, *, prefix: bytes = b'{"value": [], "pad": "') -> Answer:
+    """A 200 JSON-looking body of ``total`` bytes (None: never ends); notes the bytes it sent
+    under ``streamed:{vault}``."""
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b"x" * (256 * 1024)
+        sent = 0
+        await response.write(prefix)
+        try:
+            while total is None or sent < total:
+                await response.write(chunk)
+                sent += len(chunk)
+            await response.write(b'"}')
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the client stopped reading: what an endless body must cause
+        finally:
+            server.note(f"streamed:{vault_name_of(request)}", sent)
+        return response
+
+    return answer
+
+
+def trickled(body: bytes, *, every: float = 1.0, key: str | None = None) -> Answer:
+    """A 200 whose headers come at once and whose body comes one byte per ``every`` seconds.
+
+    Notes ``[began, ended, bytes sent]`` per request under ``key`` (default
+    ``trickled:{vault}``).
+    """
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        began, sent = server.now(), 0
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        try:
+            await response.prepare(request)
+            for byte in body:
+                await response.write(bytes([byte]))
+                sent += 1
+                if await _hung_up_within(request, server, every):
+                    break
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # cut off by the client
+        finally:
+            server.note(key or f"trickled:{vault_name_of(request)}", [began, server.now(), sent])
+        return response
+
+    return answer
+
+
+def never_answers(key: str) -> Answer:
+    """Reads the request and never answers, until the client gives up or the server stops.
+
+    Notes ``[began, ended]`` under ``key`` per request (ended: when the client hung up).
+    """
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        began = server.now()
+        await request.read()
+        await _hung_up_within(request, server, None)
+        server.note(key, [began, server.now()])
+        return web.Response(status=204)
+
+    return answer
+
+
+async def _hung_up_within(request: web.Request, server: HostileArm, seconds: float | None) -> bool:
+    """Wait ``seconds`` (None: for ever); True as soon as the client hung up or the server is
+    stopping (checked every 10 ms, so the moment is known to within that)."""
+    until = None if seconds is None else server.now() + seconds
+    while until is None or server.now() < until:
+        transport = request.transport
+        if server.closing.is_set() or transport is None or transport.is_closing():
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.closing.wait(), 0.01)
+    return False
+
+
+# --- links off the ARM origin ----------------------------------------------------------------
+
+
+class ForeignLinks:
+    """Three vaults whose server-given links point off the ARM origin, each at a `Recorder`
+    that differs from the origin in one more part: a ``nextLink`` on another port, an
+    ``Azure-AsyncOperation`` on another host (127.0.0.2, on the server's own port: a
+    `HostileArm` must listen on `port`), a ``Location`` on another scheme (https)."""
+
+    VAULTS = ("foreign-next-link", "foreign-async-operation", "foreign-location")
+
+    def __init__(self) -> None:
+        reservation = reserve_port("127.0.0.1")  # a free port on 127.0.0.1 for the server…
+        self.port: int = reservation.getsockname()[1]
+        other_host = Recorder(sock=reserve_port("127.0.0.2", self.port))  # …and 127.0.0.2 on it
+        reservation.close()
+        self.recorders = dict(zip(self.VAULTS, (Recorder(), other_host, Recorder()), strict=True))
+
+    def scripts(self) -> dict[str, VaultScript]:
+        next_link, async_operation, location = self.VAULTS
+        own = f"http://127.0.0.1:{self.port}"
+        return {
+            next_link: VaultScript(listing=_next_link_to(self.recorders[next_link].url())),
+            # Location on the origin: the preferred Azure-AsyncOperation is the one refused.
+            async_operation: VaultScript(
+                patch=_accepted_with_links(
+                    **{
+                        "Azure-AsyncOperation": self.recorders[async_operation].url(),
+                        "Location": own,
+                    }
+                )
+            ),
+            location: VaultScript(
+                patch=_accepted_with_links(Location=self.recorders[location].url("https"))
+            ),
+        }
+
+    async def start(self) -> None:
+        await asyncio.gather(*(r.start() for r in self.recorders.values()))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.recorders.values()))
+
+    def recorded(self) -> dict[str, Any]:
+        """Per vault: the recorder's URL, its connections and what each sent (plain data)."""
+        return {
+            vault: {
+                "url": r.url(),
+                "connections": r.connections,
+                "received": [b.decode(errors="replace") for b in r.received],
+            }
+            for vault, r in self.recorders.items()
+        }
+
+
+def _next_link_to(origin: str) -> Answer:
+    """The vault's mapping, and a ``nextLink`` with the same path on ``origin``."""
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        link = f"{origin}{request.path}?api-version={API_VERSION}&$skiptoken=2"
+        return _json({"value": [server.mapping(vault_name_of(request))], "nextLink": link})
+
+    return answer
+
+
+def _accepted_with_links(**links: str) -> Answer:
+    """202 whose status headers are ``links`` (header -> origin), each with the path the
+    server's own status URL would have."""
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        vault, mapping = names_of(request)
+        server.pending[(vault, mapping)] = await request.json()
+        own = server.status_url(vault, mapping).removeprefix(server.base_url)
+        return web.Response(status=202, headers={h: f"{o}{own}" for h, o in links.items()})
+
+    return answer
