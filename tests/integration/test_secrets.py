@@ -1,82 +1,167 @@
-"""No token, Authorization value or identity header reaches a log line, the report or stdout.
+"""No token, Authorization value, identity header or secret from the environment reaches a log
+line, the report or stdout — even when a server echoes them back.
 
-Full applies at ``--log-level debug`` with spurious 429s that make the run talk (throttling,
-failed status reads) and tokens short-lived enough that several are issued. Every token the
-emulator's identity endpoint issued is read back from its token store and searched for.
+Full applies at ``--log-level debug`` against a `HostileArm` that issues 2 s tokens (so several
+are issued) and echoes what it was sent: ``Bearer <token>``, the identity header and the
+``AZURE_CLIENT_SECRET`` of the CLI's environment in a 400's message, a bare token in a PATCH's
+500 and in a status read's 500; one PATCH is throttled. Once with JSON logs and the report in a
+file, once with console logs and the report on stdout. A third run's token endpoint refuses
+the identity header and echoes it in its error (exit 4). Every token the server issued is
+searched for, whole and by its random part.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pytest
-from cli_support import IDENTITY_HEADER
-from run_checks import assert_run_consistent
-from scenarios import Outcome, Outcomes, Scenario, run_scenarios
+from aiohttp import web
+from hostile_runs import CliOutcome, Job, Runs, against, declare, runs_of
+from loopback import HOSTILE_IDENTITY_HEADER, HostileArm, VaultScript, accepted, first_then
 
 pytestmark = pytest.mark.integration
 
-WRONG_IDENTITY_HEADER = "wrong-identity-header-0f3c9a"
-TALKATIVE = {
-    "seed": 81,
-    "subscriptions": 1,
-    "vaults_per_subscription": 4,
-    "operation_seconds": [2.0, 2.5],
-    "token_lifetime_seconds": 2,
-    "faults": {"throttle": 0.08},
-}
-SCENARIOS = {
-    "json": Scenario(TALKATIVE, log_format="json", log_level="debug"),
-    "console": Scenario(TALKATIVE, log_format="console", log_level="debug", report_to_file=False),
-    "rejected_header": Scenario(
-        TALKATIVE, log_level="debug", env={"IDENTITY_HEADER": WRONG_IDENTITY_HEADER}
+CLIENT_SECRET = "s3cr3t-client-value-7Q~xv9"
+TALK_SECONDS = 3.0  # the talkative runs' deadline
+REDACTED = "[redacted]"
+
+
+def _echo(status: int, message: Any) -> Any:
+    """An ARM error whose message is ``message(request)``: what the server was sent."""
+
+    async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        await request.read()
+        body = {"error": {"code": f"Echo{status}", "message": message(request)}}
+        return web.json_response(body, status=status)
+
+    return answer
+
+
+def _bare_token(request: web.Request) -> str:
+    return request.headers.get("Authorization", "").removeprefix("Bearer ")
+
+
+ECHO_400 = _echo(
+    400,
+    lambda r: (
+        f"refused {r.headers.get('Authorization')} with identity header "
+        f"{HOSTILE_IDENTITY_HEADER} and client secret {CLIENT_SECRET}"
     ),
-}
+)
+ECHO_500 = _echo(500, lambda r: f"token {_bare_token(r)} could not be processed")
+
+
+async def _echoing_token_endpoint(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    header = request.headers.get("X-IDENTITY-HEADER")
+    body = {
+        "error": "invalid_request",
+        "error_description": f"X-IDENTITY-HEADER {header} is not valid for this identity",
+    }
+    return web.json_response(body, status=400)
+
+
+def _talkative() -> HostileArm:
+    return HostileArm(
+        {
+            "well-behaved": VaultScript(),
+            "echo-400": VaultScript(patch=ECHO_400),
+            "echo-500": VaultScript(patch=ECHO_500),
+            "echo-in-status": VaultScript(status=ECHO_500),
+            "throttled-once": VaultScript(
+                patch=first_then(_echo(429, lambda r: "slow down"), accepted)
+            ),
+        },
+        token_lifetime=2,
+    )
+
+
+def _jobs() -> dict[str, Job]:
+    talk = {
+        "config": {"timeout_minutes": TALK_SECONDS / 60},
+        "env": {"AZURE_CLIENT_SECRET": CLIENT_SECRET},
+        "log_level": "debug",
+    }
+    return {
+        "json": functools.partial(against, server=_talkative(), log_format="json", **talk),
+        "console": functools.partial(
+            against, server=_talkative(), log_format="console", report_to_file=False, **talk
+        ),
+        "identity_echo": functools.partial(
+            against,
+            server=HostileArm({"well-behaved": VaultScript()}, token=_echoing_token_endpoint),
+            log_level="debug",
+        ),
+    }
+
+
+declare("secrets", _jobs, json=TALK_SECONDS, console=TALK_SECONDS, identity_echo=0.1)
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
-    return run_scenarios(tmp_path_factory.mktemp("secrets"), SCENARIOS)
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    return runs_of(tmp_path_factory, "secrets")
 
 
-def _secrets(outcome: Outcome) -> list[str]:
-    tokens = outcome.server.state.tokens.issued()
+def _secrets(run: CliOutcome) -> list[str]:
+    tokens = run.observed.tokens
     return [
-        IDENTITY_HEADER,
+        HOSTILE_IDENTITY_HEADER,
+        CLIENT_SECRET,
         *tokens,
         *(f"Bearer {token}" for token in tokens),
         *(token.split(".", 1)[1] for token in tokens),  # the random part alone
     ]
 
 
-def _everything_written(outcome: Outcome) -> dict[str, str]:
-    """stdout, stderr (the logs) and the report file, when the run wrote one."""
-    written = {"stdout": outcome.run.stdout, "stderr": outcome.run.stderr}
-    report = outcome.directory / "report.json"
-    if report.exists():
-        written["report file"] = report.read_text()
-    return written
-
-
 @pytest.mark.parametrize("log_format", ["json", "console"])
-def test_a_full_apply_writes_no_token_or_header_value_anywhere(
-    outcomes: Outcomes, log_format: str
-) -> None:
-    outcome = outcomes[log_format]
-    assert_run_consistent(outcome.server, outcome.run, exit_code=0)
-    assert len(outcome.server.state.tokens.issued()) >= 2  # the run renewed its token
-    assert outcome.server.state.counters.faults["throttle"] > 0
-    assert outcome.run.stderr.count("\n") > 20  # debug logging really talked
-    written = _everything_written(outcome)
+def test_a_full_apply_writes_no_token_or_header_value_anywhere(runs: Runs, log_format: str) -> None:
+    run = runs.cli(log_format)
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert len(run.observed.tokens) >= 2  # the run renewed its token
+    assert run.report["calls"]["throttled"] >= 1
+    assert run.stderr.count("\n") > 20  # debug logging really talked
+    written = run.everything_written()
     assert ("report file" in written) == (log_format == "json")  # console: report on stdout
     for where, text in written.items():
-        for secret in _secrets(outcome):
+        for secret in _secrets(run):
             assert secret not in text, f"a secret reached {where}"
 
 
-def test_a_rejected_identity_header_is_not_echoed_in_logs_or_report(outcomes: Outcomes) -> None:
-    outcome = outcomes["rejected_header"]
-    assert outcome.run.exit_code == 4, outcome.run.stderr[-2000:]
-    written = _everything_written(outcome)
-    assert "report file" in written
-    for where, text in written.items():
-        assert WRONG_IDENTITY_HEADER not in text, f"the identity header reached {where}"
-        assert IDENTITY_HEADER not in text
+@pytest.mark.parametrize("log_format", ["json", "console"])
+@pytest.mark.parametrize("vault", ["echo-400", "echo-500"])
+def test_a_secret_echoed_in_an_error_is_redacted_in_the_report(
+    runs: Runs, log_format: str, vault: str
+) -> None:
+    """The echo did reach the run (the mapping failed on it); what it carried did not get out."""
+    run = runs.cli(log_format)
+    mapping = run.mapping(vault)
+    assert mapping["result"] == "failed"
+    message = mapping["operation"]["error"]["message"]
+    assert REDACTED in message, message
+    if vault == "echo-400":
+        assert message.count(REDACTED) >= 3  # the token, the identity header, the client secret
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_a_token_echoed_in_a_status_read_is_redacted_in_the_logs(
+    runs: Runs, log_format: str
+) -> None:
+    run = runs.cli(log_format)
+    lines = [line for line in run.stderr.splitlines() if "status_read_failed" in line]
+    assert lines and all("echo-in-status" in line or "token" not in line for line in lines)
+    assert all(REDACTED in line for line in lines if "echo-in-status" in line)
+    assert run.mapping("echo-in-status")["result"] == "timed_out"
+
+
+def test_an_identity_header_echoed_by_the_token_endpoint_is_not_written_anywhere(
+    runs: Runs,
+) -> None:
+    run = runs.cli("identity_echo")
+    assert run.exit_code == run.report["exit_code"] == 4, run.stderr[-2000:]
+    assert run.report["error"]["code"] == "authentication_failed"
+    for where, text in run.everything_written().items():
+        assert HOSTILE_IDENTITY_HEADER not in text, f"the identity header reached {where}"
+    assert run.observed.seen == []  # no ARM call without a token
+    # The endpoint's echo did reach the run's error, with the value blanked out.
+    assert f"X-IDENTITY-HEADER {REDACTED}" in run.report["error"]["message"]
