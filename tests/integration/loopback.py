@@ -429,6 +429,16 @@ def first_then(first: Answer, then: Answer, *, times: int = 1) -> Answer:
     return answer
 
 
+def later(answer: Answer, seconds: float) -> Answer:
+    """``answer``, ``seconds`` late."""
+
+    async def wrapped(request: web.Request, server: HostileArm) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return await answer(request, server)
+
+    return wrapped
+
+
 def landing(answer: Answer) -> Answer:
     """``answer``, and the PATCH takes effect at once (ASR acted on it, whatever it said)."""
 
