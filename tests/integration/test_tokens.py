@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from hostile_runs import Job, Runs, declare, emulated, runs_of
+from report_schema import report_validator
 from run_checks import assert_run_consistent
 from scenarios import Outcome, Scenario
 
@@ -68,7 +69,10 @@ def _facts(outcome: Outcome) -> dict[str, Any]:
         }
     except AssertionError as exc:
         consistent = {"error": str(exc)}
+    report = outcome.run.report
+    problems = [] if report is None else [e.message for e in report_validator().iter_errors(report)]
     return {
+        "schema_problems": problems,
         "exit_code": outcome.run.exit_code,
         "stderr": outcome.run.stderr,
         "report": outcome.run.report,
@@ -100,8 +104,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     return runs_of(tmp_path_factory, "tokens")
 
 
+def _report(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's report, checked against the shipped schema."""
+    assert run["report"] is not None, run["stderr"][-3000:]
+    assert not run["schema_problems"], run["schema_problems"][:5]
+    return dict(run["report"])
+
+
 def _consistent(run: dict[str, Any], exit_code: int) -> dict[str, int]:
     """`assert_run_consistent`'s result counts, after checking it passed and the exit code."""
+    _report(run)
     assert "error" not in run["consistent"], run["consistent"]["error"]
     assert run["exit_code"] == exit_code, run["stderr"][-3000:]
     return dict(run["consistent"]["results"])
@@ -120,8 +132,9 @@ def test_a_token_endpoint_that_keeps_failing_exits_4_quickly_and_sends_nothing(
 ) -> None:
     run = runs["token_never_comes"]
     assert run["exit_code"] == 4, run["stderr"][-2000:]
-    assert run["report"] is not None and run["report"]["outcome"] == "unauthenticated"
-    assert run["report"]["duration_s"] < 15
+    report = _report(run)
+    assert report["outcome"] == "unauthenticated"
+    assert report["duration_s"] < 15
     assert run["requests"].get("get", 0) == run["requests"].get("set", 0) == 0
     assert "Traceback" not in run["stderr"]
     # azure-identity tries the endpoint a few times, then gives up: it does not hammer it.
@@ -131,7 +144,7 @@ def test_a_token_endpoint_that_keeps_failing_exits_4_quickly_and_sends_nothing(
 def test_short_lived_tokens_are_renewed_without_losing_anything(runs: Runs) -> None:
     run = runs["renewed"]
     assert _consistent(run, 0)["succeeded"] > 0
-    duration = run["report"]["duration_s"]
+    duration = _report(run)["duration_s"]
     assert duration > 2 * SHORT_LIFETIME  # the run outlived several tokens
     issued = run["responses"]["token 200"]
     # One token per lifetime, give or take: renewed when due, not on every ARM call.
