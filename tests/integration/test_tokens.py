@@ -27,9 +27,9 @@ FLEET = {"subscriptions": 1, "vaults_per_subscription": 4, "mappings_per_vault":
 LONG_OPERATIONS = {"operation_seconds": [3.0, 4.0], "retry_after_seconds": 1}
 SHORT_LIFETIME = 2
 # PATCHes spread over seconds, so some meet a token ARM already calls expired: tokens reported
-# valid 4 s stop working after 2 s, while 12 changes go out at 3 a second.
+# valid 2 s stop working after 1 s, while 12 changes go out at 4 a second.
 SLOW_PATCHES = {
-    "set": {"calls": 3, "per_seconds": 1},
+    "set": {"calls": 4, "per_seconds": 1},
     "get": {"calls": 10_000, "per_seconds": 3600},
 }
 
@@ -51,9 +51,9 @@ SCENARIOS = {
             **FLEET,
             "vaults_per_subscription": 4,
             "shares": {"compliant": 0.0, "not_a2a": 0.0, "not_paired": 0.0},
-            "token_lifetime_seconds": 4,
+            "token_lifetime_seconds": 2,
             "limits": SLOW_PATCHES,
-            "faults": {"token_early_expiry_seconds": 2},
+            "faults": {"token_early_expiry_seconds": 1},
         },
         {"limits": SLOW_PATCHES, "timeout_minutes": 0.5},
     ),
