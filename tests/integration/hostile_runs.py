@@ -99,7 +99,9 @@ async def run_cli(argv: Sequence[str], env: Mapping[str, str], directory: Path) 
         )
         assert proc.stdout is not None and proc.stderr is not None
         out = asyncio.ensure_future(proc.stdout.read())
-        first = await proc.stderr.readline()  # its imports are done (or it has ended)
+        first = b""
+        with contextlib.suppress(ValueError):  # a first line past the reader's limit: read on
+            first = await proc.stderr.readline()  # its imports are done (or it has ended)
     try:
         async with asyncio.timeout(CLI_TIMEOUT):
             err = first + await proc.stderr.read()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from hostile_runs import CliOutcome, Job, Runs, against, declare, runs_of
 from loopback import (
     API_VERSION,
     MAPPINGS,
+    Answer,
     HostileArm,
     VaultScript,
     every_mapping,
@@ -89,11 +91,11 @@ async def _endless(request: web.Request, server: HostileArm) -> web.StreamRespon
     return web.Response(body=body, content_type="application/json")
 
 
-def _paged(link_of: Any) -> Any:
+def _paged(link_of: Callable[[web.Request], str]) -> Answer:
     """m1 on a first page whose ``nextLink`` is ``link_of(request)``, m2 on the second; a second
     page asked for without ``api-version`` is refused, as ARM does."""
 
-    def make(request: web.Request, server: HostileArm) -> Any:
+    def make(request: web.Request, server: HostileArm) -> dict[str, Any]:
         vault = request.path.strip("/").split("/")[7]
         if "$skiptoken" not in request.query:
             return {"value": [server.mapping(vault, "m1")], "nextLink": link_of(request)}
