@@ -1,13 +1,14 @@
 """No token, Authorization value, identity header or secret from the environment reaches a log
 line, the report or stdout — even when a server echoes them back.
 
-Full applies at ``--log-level debug`` against a `HostileArm` that issues 2 s tokens (so several
+Full applies at ``--log-level debug`` against a `HostileArm` that issues 1 s tokens (so several
 are issued) and echoes what it was sent: ``Bearer <token>``, the identity header and the
 ``AZURE_CLIENT_SECRET`` of the CLI's environment in a 400's message, a bare token in a PATCH's
 500 and in a status read's 500; one PATCH is throttled. Once with JSON logs and the report in a
-file, once with console logs and the report on stdout. A third run's token endpoint refuses
-the identity header and echoes it in its error (exit 4). Every token the server issued is
-searched for, whole and by its random part.
+file, once with console logs and the report on stdout. A third run's token endpoint keeps
+failing (500), echoing the identity header it was sent: azure-identity tries it a few times and
+gives up, exit 4 (that run also proves a failing token endpoint costs seconds and sends nothing
+to ARM). Every token the server issued is searched for, whole and by its random part.
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ ECHO_500 = _echo(500, lambda r: f"token {_bare_token(r)} could not be processed"
 
 
 async def _echoing_token_endpoint(request: web.Request, server: HostileArm) -> web.StreamResponse:
+    """Fails every request, echoing the identity header it was sent."""
     header = request.headers.get("X-IDENTITY-HEADER")
     body = {
-        "error": "invalid_request",
-        "error_description": f"X-IDENTITY-HEADER {header} is not valid for this identity",
+        "error": "server_error",
+        "error_description": f"X-IDENTITY-HEADER {header} could not be checked",
     }
-    return web.json_response(body, status=400)
+    return web.json_response(body, status=500)
 
 
 def _talkative() -> HostileArm:
@@ -72,7 +74,7 @@ def _talkative() -> HostileArm:
                 patch=first_then(_echo(429, lambda r: "slow down"), accepted)
             ),
         },
-        token_lifetime=2,
+        token_lifetime=1,
     )
 
 
@@ -95,7 +97,7 @@ def _jobs() -> dict[str, Job]:
     }
 
 
-declare("secrets", _jobs, json=TALK_SECONDS, console=TALK_SECONDS, identity_echo=0.1)
+declare("secrets", _jobs, json=TALK_SECONDS, console=TALK_SECONDS, identity_echo=5.0)
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +167,17 @@ def test_an_identity_header_echoed_by_the_token_endpoint_is_not_written_anywhere
     assert run.report["error"]["code"] == "authentication_failed"
     for where, text in run.everything_written().items():
         assert HOSTILE_IDENTITY_HEADER not in text, f"the identity header reached {where}"
-    assert run.observed.seen == []  # no ARM call without a token
     # The endpoint's echo did reach the run's error, with the value blanked out.
     assert f"X-IDENTITY-HEADER {REDACTED}" in run.report["error"]["message"]
+
+
+def test_a_token_endpoint_that_keeps_failing_exits_4_quickly_and_sends_nothing(
+    runs: Runs,
+) -> None:
+    run = runs.cli("identity_echo")
+    assert run.exit_code == 4 and run.report["outcome"] == "unauthenticated"
+    assert run.report["duration_s"] < 15
+    assert "Traceback" not in run.stderr
+    assert run.observed.seen == []  # no ARM call without a token
+    # azure-identity tries the endpoint a few times, then gives up: it does not hammer it.
+    assert 1 <= len(run.observed.notes["token_requests"]) <= 5
