@@ -28,17 +28,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from hostile_runs import CliOutcome, Job, Runs, against, declare, runs_of
-from loopback import (
-    API_VERSION,
-    MAPPINGS,
-    Answer,
-    HostileArm,
-    VaultScript,
-    every_mapping,
-    first_then,
-    never_answers,
-    trickled,
-)
+from loopback import API_VERSION, MAPPINGS, Answer, HostileArm, VaultScript, every_mapping
+from scripted import first_then, never_answers, trickled
 
 pytestmark = pytest.mark.integration
 

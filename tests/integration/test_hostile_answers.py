@@ -26,22 +26,24 @@ from loopback import (
     API_VERSION,
     MIB,
     Answer,
-    ForeignLinks,
     HostileArm,
     VaultScript,
     accepted,
+    mapping_id,
+    names_of,
+    succeeded,
+)
+from run_checks import RESULTS
+from scripted import (
+    ForeignLinks,
     first_then,
     fixed,
     json_answer,
     landing,
     later,
-    mapping_id,
-    names_of,
     raw_json,
     streamed,
-    succeeded,
 )
-from run_checks import RESULTS
 
 pytestmark = pytest.mark.integration
 

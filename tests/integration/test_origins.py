@@ -1,6 +1,6 @@
 """The bearer token goes only to the configured ARM origin, proven through the real CLI.
 
-`loopback.ForeignLinks` gives three vaults whose server-given links point at a `Recorder`: a raw
+`scripted.ForeignLinks` gives three vaults whose server-given links point at a `Recorder`: a raw
 TCP listener that would log any connection at all (a request line, a TLS hello). Each link
 differs from the ARM endpoint in one more part: a ``nextLink`` on another port; an
 ``Azure-AsyncOperation`` on another host (127.0.0.2 on the server's own port); a ``Location``
@@ -18,7 +18,8 @@ import functools
 import pytest
 import test_hostile_answers  # noqa: F401  # declares the run the foreign links are served in
 from hostile_runs import CliOutcome, Job, Runs, against, declare, runs_of
-from loopback import ForeignLinks, HostileArm, Recorder, VaultScript
+from loopback import HostileArm, Recorder, VaultScript
+from scripted import ForeignLinks
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from hostile_runs import CliOutcome, Job, Runs, against, declare, runs_of
-from loopback import HOSTILE_IDENTITY_HEADER, HostileArm, VaultScript, accepted, first_then
+from loopback import HOSTILE_IDENTITY_HEADER, HostileArm, VaultScript, accepted
+from scripted import first_then
 
 pytestmark = pytest.mark.integration
 
