@@ -5,7 +5,7 @@ which caches a token until its reported expiry and retries a failing endpoint on
 run's facts (the report, the emulator's counters, `assert_run_consistent`'s verdict) are taken
 as plain data at its end, so the runs can be shared between test processes.
 
-A token endpoint that keeps failing is test_secrets.py's (its endpoint also echoes the
+A token endpoint that keeps failing is test_secret_echoes.py's (its endpoint also echoes the
 identity header). Tokens rejected during discovery (every token ARM sees, an hour before its
 own expiry) end in a report, not a crash: that is `tests/unit/test_token_regressions.py`'s, on
 virtual time (the wait for a credential's rejected token costs real seconds here).
