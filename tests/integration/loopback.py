@@ -142,6 +142,7 @@ class HostileArm:
     host: str = "127.0.0.1"
     port: int = 0
     url_host: str | None = None  # the host its URLs name (default: ``host``), e.g. localhost
+    sock: socket.socket | None = None  # a socket bound already (its port kept from the start)
     seen: list[Seen] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)  # every token handed out
     notes: dict[str, Any] = field(default_factory=dict)  # what scripted answers record
@@ -224,7 +225,11 @@ class HostileArm:
             app, access_log=None, handle_signals=False, shutdown_timeout=0.2
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site: web.BaseSite = (
+            web.TCPSite(self._runner, self.host, self.port)
+            if self.sock is None
+            else web.SockSite(self._runner, self.sock)
+        )
         await site.start()
         self.port = self._runner.addresses[0][1]
 

@@ -185,15 +185,15 @@ class ForeignLinks:
     """Three vaults whose server-given links point off the ARM origin, each at a `Recorder`
     that differs from the origin in one more part: a ``nextLink`` on another port, an
     ``Azure-AsyncOperation`` on another host (127.0.0.2, on the server's own port: a
-    `HostileArm` must listen on `port`), a ``Location`` on another scheme (https)."""
+    `HostileArm` must listen on `server_socket`, bound at once so no other socket can take its
+    port meanwhile), a ``Location`` on another scheme (https)."""
 
     VAULTS = ("foreign-next-link", "foreign-async-operation", "foreign-location")
 
     def __init__(self) -> None:
-        reservation = reserve_port("127.0.0.1")  # a free port on 127.0.0.1 for the server…
-        self.port: int = reservation.getsockname()[1]
+        self.server_socket = reserve_port("127.0.0.1")  # the server's, on a free port…
+        self.port: int = self.server_socket.getsockname()[1]
         other_host = Recorder(sock=reserve_port("127.0.0.2", self.port))  # …and 127.0.0.2 on it
-        reservation.close()
         self.recorders = dict(zip(self.VAULTS, (Recorder(), other_host, Recorder()), strict=True))
 
     def scripts(self) -> dict[str, VaultScript]:

@@ -241,7 +241,7 @@ def _scripts() -> dict[str, VaultScript]:
 def _hostile_server(foreign: ForeignLinks) -> HostileArm:
     return HostileArm(
         {**_scripts(), **foreign.scripts()},
-        port=foreign.port,
+        sock=foreign.server_socket,
         vault_lists={
             SUB_NESTED: raw_json('{"value": ' + "[" * DEEP + "]" * DEEP + "}"),
             SUB_NUMBER: raw_json('{"value": [], "count": ' + LONG_NUMBER + "}"),
