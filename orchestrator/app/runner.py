@@ -35,7 +35,7 @@ from orchestrator.app.selection import Narrowing, Selection, select
 from orchestrator.app.verdict import RunEnd, Stop
 from orchestrator.arm.client import ArmClient
 from orchestrator.arm.credentials import CredentialKind, TokenProvider, build_credential
-from orchestrator.arm.limits import LimiterRegistry
+from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
 from orchestrator.arm.transport import AiohttpTransport, Transport
 from orchestrator.asr.targets import merge_targets

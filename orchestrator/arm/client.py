@@ -37,8 +37,9 @@ from orchestrator.arm.api import (
     http_error,
 )
 from orchestrator.arm.credentials import TokenProvider
-from orchestrator.arm.limits import CallKind, LimiterRegistry, SlidingWindowLimiter, Slot
+from orchestrator.arm.limits import CallKind, SlidingWindowLimiter, Slot
 from orchestrator.arm.origin import TrustedOrigin
+from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
 from orchestrator.arm.transport import DEFAULT_REQUEST_TIMEOUT, RawAnswer, Transport, path_of
 from orchestrator.errors import (

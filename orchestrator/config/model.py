@@ -9,200 +9,56 @@ own :class:`~orchestrator.emulator.FleetSpec` (its schema ships apart, reference
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
-    Tag,
-    WithJsonSchema,
     model_validator,
 )
 
 from orchestrator.arm.credentials import TAKES_CLIENT_ID, CredentialKind
-from orchestrator.arm.limits import ASR_GET_QUOTA, ASR_SET_QUOTA, LimitScope
+from orchestrator.arm.limits import ASR_GET_QUOTA, ASR_SET_QUOTA
 from orchestrator.asr.desired import KEEP_ACCOUNT, Action, AuthenticationType, DesiredState
-from orchestrator.asr.targets import SubscriptionTarget, VaultId, VaultTarget, check_resource_group
+from orchestrator.asr.targets import SubscriptionTarget, VaultId, VaultTarget
 from orchestrator.config.clouds import CLOUDS, Cloud
-from orchestrator.config.problems import KeyedProblems, Problem, UnionTags, describe
+from orchestrator.config.entries import (
+    AuditConfig,
+    LimitsConfig,
+    Model,
+    SubscriptionEntry,
+    Subscriptions,
+    VaultEntry,
+)
+from orchestrator.config.problems import KeyedProblems, Problem
+from orchestrator.config.schema import EmulatorBlock, with_emulator_reference
 from orchestrator.config.values import (
     AccountText,
     AuthType,
     ClientGuid,
-    SubscriptionGuid,
-    VaultIdText,
-    Window,
     api_version_text,
     check_api_version,
     check_arm_endpoint,
     check_audience,
-    check_exclusion,
     filled_account,
     home_expanded,
     is_template,
     no_nul,
 )
-from orchestrator.emulator import FleetSpec
 
 DEFAULT_API_VERSION: Final = "2021-12-01"
 DEFAULT_TIMEOUT_MINUTES: Final = 160.0
 MAX_TIMEOUT_MINUTES: Final = 10_080.0  # a week
 DEFAULT_MAX_PAGES_PER_VAULT: Final = 1_000
 DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 60.0
-DEFAULT_EXPIRY_WARNING_DAYS: Final = 30.0
 DEFAULT_STATE_FILE: Final = "default"  # $XDG_STATE_HOME/asr-autoupdate/journal-<hash>.jsonl
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
-def _entry_input(data: object, kind: str, key: str) -> object:
-    """Entries may be a bare string (their ``key``) or a mapping; say so when neither."""
-    if isinstance(data, str):
-        return {key: data}
-    if isinstance(data, dict | BaseModel):
-        return data
-    raise ValueError(f"expected a {kind} or a mapping with `{key}`, got {describe(data)}")
-
-
-class LimitsConfig(_Model):
-    scope: LimitScope = LimitScope.RUN
-    """run: one set of limiters for the whole run; subscription: one per subscription."""
-    set: Window = ASR_SET_QUOTA
-    """PATCH calls allowed in any sliding window."""
-    get: Window = ASR_GET_QUOTA
-    """GET calls (lists, polls, discovery) allowed in any sliding window."""
-
-
-class VaultEntry(_Model):
-    """A vault id, or a mapping with the id and per-vault overrides."""
-
-    id: VaultIdText
-    action: Action | None = None
-    automation_account: AccountText | None = None
-    authentication_type: AuthType | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_id(cls, data: object) -> object:
-        return _entry_input(data, "vault id", "id")
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
-        return {"anyOf": [{"type": "string", "description": "a vault id"}, handler(core_schema)]}
-
-
-class SubscriptionEntry(_Model):
-    """A subscription GUID, or a mapping with the id and filters."""
-
-    id: SubscriptionGuid
-    resource_groups: list[Annotated[str, AfterValidator(check_resource_group)]] | None = None
-    """Only vaults in these groups (any case). Omit for every group."""
-    exclude: list[Annotated[str, AfterValidator(check_exclusion)]] = []
-    """Vault names or vault ids to leave alone."""
-    automation_account: AccountText | None = None
-    """The account for vaults found in this subscription (overrides the top-level one); may be
-    a template with {subscription_id}, {resource_group}, {vault}."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_id(cls, data: object) -> object:
-        return _entry_input(data, "subscription id", "id")
-
-    @model_validator(mode="after")
-    def _check_filters(self) -> Self:
-        problems = []
-        if self.resource_groups == []:
-            problems.append(Problem(("resource_groups",), "is empty: omit it to take every group"))
-        for index, entry in enumerate(self.exclude):
-            if (
-                entry.startswith("/")
-                and VaultId.parse(entry).subscription_id.lower() != self.id.lower()
-            ):
-                message = f"{entry!r} is a vault of another subscription"
-                problems.append(Problem(("exclude", index), message))
-        if problems:
-            raise KeyedProblems(problems)
-        return self
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
-        return {"anyOf": [{"type": "string", "description": "a GUID"}, handler(core_schema)]}
-
-
-def _subscriptions_kind(value: object) -> str | None:
-    if isinstance(value, str):
-        return "all"
-    return "list" if isinstance(value, list | tuple) else None
-
-
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
-# The union tags appear in pydantic's error locations; the loader drops them.
-_UNION_TAGS: Final[UnionTags] = MappingProxyType({"subscriptions": frozenset({"all", "list"})})
-Subscriptions = Annotated[
-    Annotated[list[SubscriptionEntry], Tag("list")]
-    | Annotated[Literal["all"], BeforeValidator(_lower), Tag("all")],
-    Discriminator(
-        _subscriptions_kind,
-        custom_error_type="subscriptions_type",
-        custom_error_message="expected `all` or a list of subscriptions",
-    ),
-]
-
-
-class AuditConfig(_Model):
-    expiry_warning_days: Annotated[StrictFloat, Field(ge=0, le=3_650)] = DEFAULT_EXPIRY_WARNING_DAYS
-    """An agent or certificate expiring within this many days is `expiring`."""
-
-
-# The emulator's keys are the emulator's own schema (schemas/emulator.schema.json); the config's
-# schema refers to it instead of repeating it. Pydantic resolves every "$ref" it emits itself, so
-# the block is marked here and turned into the external reference by `config_json_schema`.
-_EMULATOR_MARK: Final = "x-asr-autoupdate-emulator"
-EMULATOR_SCHEMA_FILE: Final = "emulator.schema.json"
-EmulatorBlock = Annotated[
-    FleetSpec,
-    WithJsonSchema(
-        {
-            _EMULATOR_MARK: True,
-            "description": "A fleet description: run against the built-in emulator "
-            "(`asr-autoupdate schema emulator` prints its schema).",
-        }
-    ),
-]
-
-
-def config_json_schema() -> dict[str, Any]:
-    """The config file's JSON Schema, its ``emulator`` block a reference to the emulator's."""
-    schema: dict[str, Any] = _refer_to_emulator(Config.model_json_schema())
-    return schema
-
-
-def _refer_to_emulator(node: Any) -> Any:
-    if isinstance(node, dict):
-        if node.get(_EMULATOR_MARK):
-            return {"$ref": EMULATOR_SCHEMA_FILE, "description": node["description"]}
-        return {key: _refer_to_emulator(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_refer_to_emulator(item) for item in node]
-    return node
-
-
-class Config(_Model):
+class Config(Model):
     """A whole config file. Validation checks each key, then the whole (targets, accounts)."""
 
     action: Action
@@ -417,3 +273,8 @@ def _duplicates(field: str, keys: Sequence[str]) -> Iterator[Problem]:
             yield Problem((field, index, "id"), f"duplicate of {field}[{first[key]}]")
         else:
             first[key] = index
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The config file's JSON Schema, its ``emulator`` block a reference to the emulator's."""
+    return with_emulator_reference(Config.model_json_schema())

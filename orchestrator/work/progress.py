@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from orchestrator.arm.limits import LimiterRegistry, LimiterTotals
+from orchestrator.arm.registry import LimiterRegistry, LimiterTotals
 from orchestrator.work.outcomes import FAILING_RESULTS, MappingResult, VaultStatus
 from orchestrator.work.records import MappingWork, VaultWork
 

@@ -31,7 +31,8 @@ from yarl import URL
 from orchestrator.arm.api import LISTING_PRIORITY, ArmApi, ArmResponse, http_error
 from orchestrator.arm.client import ArmClient
 from orchestrator.arm.credentials import TokenProvider
-from orchestrator.arm.limits import LimiterRegistry, LimitScope, Quota
+from orchestrator.arm.limits import LimitScope, Quota
+from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
 from orchestrator.arm.transport import AiohttpTransport
 from orchestrator.errors import (

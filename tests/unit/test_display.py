@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
-from orchestrator.arm.limits import LimiterTotals
+from orchestrator.arm.registry import LimiterTotals
 from orchestrator.output.display import (
     REFRESH_SECONDS,
     CurrentStderr,

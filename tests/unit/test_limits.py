@@ -23,13 +23,13 @@ from orchestrator.arm.limits import (
     ASR_GET_QUOTA,
     ASR_SET_QUOTA,
     CallKind,
-    LimiterRegistry,
     LimitScope,
     Quota,
     SlidingWindowLimiter,
     Slot,
     default_margin,
 )
+from orchestrator.arm.registry import LimiterRegistry
 
 
 def most_in_any_window(starts: list[float], seconds: float) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from virtual_clock import run_virtual
 
-from orchestrator.arm.limits import LimiterRegistry, LimitScope, Quota
+from orchestrator.arm.limits import LimitScope, Quota
+from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.asr.desired import Action, DesiredState
 from orchestrator.asr.mapping import parse_mapping
 from orchestrator.asr.targets import VaultId, VaultTarget

@@ -35,7 +35,8 @@ from orchestrator.app import commands
 from orchestrator.app.commands import RunArgs, Terminal
 from orchestrator.arm.client import ArmClient
 from orchestrator.arm.credentials import TokenProvider
-from orchestrator.arm.limits import LimiterRegistry, LimitScope, Quota
+from orchestrator.arm.limits import LimitScope, Quota
+from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
 from orchestrator.arm.transport import RawAnswer
 from orchestrator.errors import ArmAuthenticationError, StaleTokenError
