@@ -23,8 +23,9 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import structlog
 
@@ -39,9 +40,10 @@ from orchestrator.arm.api import (
 from orchestrator.arm.credentials import TokenProvider
 from orchestrator.arm.limits import CallKind, SlidingWindowLimiter, Slot
 from orchestrator.arm.origin import TrustedOrigin
+from orchestrator.arm.paging import next_link, page_values, parse_body, resolve_link
 from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
-from orchestrator.arm.transport import DEFAULT_REQUEST_TIMEOUT, RawAnswer, Transport, path_of
+from orchestrator.arm.transport import DEFAULT_REQUEST_TIMEOUT, Transport, path_of
 from orchestrator.errors import (
     ArmAuthenticationError,
     ArmResponseError,
@@ -57,6 +59,27 @@ EXPIRED_TOKEN_CODES: Final = frozenset({"expiredauthenticationtoken"})
 STALE_WAIT_SLACK: Final = (0.05, 0.25)
 
 _log = structlog.get_logger("orchestrator.arm")
+
+
+@dataclass(slots=True, kw_only=True)
+class _Call:
+    """One call being sent: what it is, where it queues, and how its tries stand."""
+
+    method: str
+    url: str
+    body: bytes | None
+    kind: CallKind
+    limiter: SlidingWindowLimiter
+    priority: float
+    reserve: int
+    before_send: BeforeSend | None
+    max_attempts: int
+    attempt: int = 0
+    rejected: set[str] = field(default_factory=set)  # tokens ARM called expired on this call
+
+    @property
+    def last(self) -> bool:
+        return self.attempt >= self.max_attempts
 
 
 class ArmClient:
@@ -185,18 +208,9 @@ class ArmClient:
                 priority=LISTING_PRIORITY,
                 reserve=reserve,
             )
-            yield _page_values(body)
-            link = _next_link(body)
-            next_url = None if link is None else self._resolve_link(link, api_version)
-
-    def _resolve_link(self, link: str, api_version: str) -> str:
-        absolute = urljoin(self.endpoint + "/", link)
-        parts = urlsplit(absolute)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        if not any(key.lower() == "api-version" for key, _ in query):
-            query.append(("api-version", api_version))
-            absolute = urlunsplit(parts._replace(query=urlencode(query)))
-        return absolute
+            yield page_values(body)
+            link = next_link(body)
+            next_url = None if link is None else resolve_link(self.endpoint, link, api_version)
 
     async def _send(
         self,
@@ -211,68 +225,71 @@ class ArmClient:
     ) -> ArmResponse:
         self.check_origin(url)
         kind = CallKind.SET if method == "PATCH" else CallKind.GET
-        limiter = self._limiters.scope_for(subscription_id).for_kind(kind)
-        max_attempts = attempts or self._policy.max_attempts
-        rejected: set[str] = set()  # tokens ARM called expired during this call
-        attempt = 0
+        call = _Call(
+            method=method,
+            url=url,
+            body=body,
+            kind=kind,
+            limiter=self._limiters.scope_for(subscription_id).for_kind(kind),
+            priority=priority,
+            reserve=reserve,
+            before_send=before_send,
+            max_attempts=attempts or self._policy.max_attempts,
+        )
         while True:
-            attempt += 1
+            call.attempt += 1
             try:
-                response, token = await self._attempt(
-                    limiter, priority, reserve, method, url, body, before_send, attempt
-                )
+                response, token = await self._attempt(call)
             except StaleTokenError as exc:
                 # Only a token ARM already rejected is to be had: wait for a fresh one, unsent.
-                if attempt >= max_attempts:
+                if call.last:
                     raise ArmAuthenticationError(exc.detail) from exc
                 await self._wait_before_retry(
-                    method, url, attempt, self._stale_wait(exc), "token still stale"
+                    call.method, call.url, call.attempt, self._stale_wait(exc), "token still stale"
                 )
                 continue
             except ArmTransportError as exc:
-                if attempt >= max_attempts or (kind is CallKind.SET and exc.sent):
+                if call.last or (kind is CallKind.SET and exc.sent):
                     raise
-                await self._wait_before_retry(method, url, attempt, None, str(exc))
+                await self._wait_before_retry(call.method, call.url, call.attempt, None, str(exc))
                 continue
-            status = response.status
-            if (
-                status == 401
-                and token not in rejected
-                and len(rejected) + 1 < self._policy.max_attempts  # tokens a call may try
-                and _error_code(response.body) in EXPIRED_TOKEN_CODES
-            ):
-                # DESIGN: get a fresh token, then retry once. Once per rejected token (the fresh
-                # one may have met ARM's cutoff too while the retry waited for its turn), even
-                # for a call of one attempt (a poll): a rejected token is not a failed try.
-                rejected.add(token)
-                await self._replace_token(token, method, url)
-                continue
-            if status == 429:
-                self._on_throttled(limiter, kind, response, attempt)
-            if not self._policy.is_retryable(status, method) or attempt >= max_attempts:
+            if await self._settled(call, response, token):
                 return response
-            if status == 429:
-                self._counters.retried += 1  # the limiter's pause is the wait
-                continue
-            retry_after = self._policy.server_wait(response.header("Retry-After"))
-            await self._wait_before_retry(method, url, attempt, retry_after, f"HTTP {status}")
 
-    async def _attempt(
-        self,
-        limiter: SlidingWindowLimiter,
-        priority: float,
-        reserve: int,
-        method: str,
-        url: str,
-        body: bytes | None,
-        before_send: BeforeSend | None,
-        attempt: int,
-    ) -> tuple[ArmResponse, str]:
+    async def _settled(self, call: _Call, response: ArmResponse, token: str) -> bool:
+        """Whether ``response`` is the call's answer; if not, wait (or not) for the next try."""
+        status = response.status
+        if (
+            status == 401
+            and token not in call.rejected
+            and len(call.rejected) + 1 < self._policy.max_attempts  # tokens a call may try
+            and _error_code(response.body) in EXPIRED_TOKEN_CODES
+        ):
+            # DESIGN: get a fresh token, then retry once. Once per rejected token (the fresh
+            # one may have met ARM's cutoff too while the retry waited for its turn), even
+            # for a call of one attempt (a poll): a rejected token is not a failed try.
+            call.rejected.add(token)
+            await self._replace_token(token, call.method, call.url)
+            return False
+        if status == 429:
+            self._on_throttled(call.limiter, call.kind, response, call.attempt)
+        if not self._policy.is_retryable(status, call.method) or call.last:
+            return True
+        if status == 429:
+            self._counters.retried += 1  # the limiter's pause is the wait
+            return False
+        retry_after = self._policy.server_wait(response.header("Retry-After"))
+        await self._wait_before_retry(
+            call.method, call.url, call.attempt, retry_after, f"HTTP {status}"
+        )
+        return False
+
+    async def _attempt(self, call: _Call) -> tuple[ArmResponse, str]:
         """One try: its limiter slot, a token, the exchange. Returns the answer and the token used."""
         # The slot is held until the answer is read or the request failed: the server counts the
         # request somewhere in between (see limits.py). The token is fetched inside it so a long
         # wait for the slot cannot leave it stale; it is cached.
-        slot = await limiter.acquire(priority, reserve=reserve)
+        slot = await call.limiter.acquire(call.priority, reserve=call.reserve)
         with slot:
             try:
                 token = await self._tokens.token()
@@ -282,13 +299,16 @@ class ArmClient:
             except AuthenticationError as exc:
                 slot.abandon()
                 raise ArmAuthenticationError(exc.detail) from exc
-            if before_send is not None:
+            if call.before_send is not None:
                 try:
-                    before_send()
+                    call.before_send()
                 except SendWithdrawn:
                     slot.abandon()  # nothing leaves: the slot is free again at once
                     raise
-            return await self._exchange(slot, method, url, body, token, attempt), token
+            response = await self._exchange(
+                slot, call.method, call.url, call.body, token, call.attempt
+            )
+            return response, token
 
     async def _replace_token(self, rejected: str, method: str, url: str) -> None:
         """Get a token other than ``rejected``, which ARM called expired.
@@ -367,43 +387,8 @@ class ArmClient:
         await asyncio.sleep(delay)
 
 
-def parse_body(raw: RawAnswer, method: str, url: str) -> Any:
-    """The answer's JSON, or None when empty; an unparseable success raises ArmResponseError.
-
-    json.loads raises more than JSONDecodeError on hostile input: RecursionError for deep
-    nesting, ValueError for a number too long to convert. Each is an unreadable answer.
-    """
-    if not raw.body.strip():
-        return None
-    try:
-        return json.loads(raw.body)
-    except (ValueError, RecursionError) as exc:
-        if raw.status >= 300:
-            return None  # an error page that is not JSON: the status alone says what failed
-        reason = "nested too deep" if isinstance(exc, RecursionError) else type(exc).__name__
-        raise ArmResponseError(
-            f"{method} {path_of(url)}: answer is not JSON ({reason})", status=raw.status
-        ) from exc
-
-
 def _error_code(body: Any) -> str:
     return (error_fields(body)[0] or "").lower()
-
-
-def _page_values(body: Any) -> list[Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-        raise ArmResponseError("a listing page has no 'value' list")
-    values: list[Any] = body["value"]
-    return values
-
-
-def _next_link(body: dict[str, Any]) -> str | None:
-    link = body.get("nextLink")
-    if link is None or link == "":
-        return None
-    if not isinstance(link, str):
-        raise ArmResponseError("a listing page's 'nextLink' is not a string")
-    return link
 
 
 def _ms(started: float) -> int:
