@@ -82,18 +82,32 @@ def test_a_vault_whose_list_is_refused_is_listed_container_by_container(tmp_path
 
 
 def test_subscriptions_not_enabled_are_skipped_with_a_warning(tmp_path: Path) -> None:
-    r = Rig(tmp_path, {"seed": 5, "subscriptions": 3, "vaults_per_subscription": 2, **QUICK,
-                       "subscription_states": {2: "Disabled", 3: "PastDue"}})  # fmt: skip
+    states = {2: "Disabled", 3: "PastDue", 4: "Warned", 5: "Deleted"}
+    r = Rig(tmp_path, {"seed": 5, "subscriptions": 5, "vaults_per_subscription": 2, **QUICK,
+                       "subscription_states": states})  # fmt: skip
     run = r.run(config=r.write_config(subscriptions="all"))
     assert run.report is not None
     subs = {s["id"]: s for s in run.report["subscriptions"]}
     skipped = [s for s in subs.values() if s["status"] == "skipped"]
-    assert sorted(s["state"] for s in skipped) == ["Disabled", "PastDue"]
+    assert sorted(s["state"] for s in skipped) == sorted(states.values())
+    assert [s["state"] for s in subs.values() if s["status"] == "ok"] == ["Enabled"]
     targeted = {v["subscription_id"] for v in run.report["vaults"]}
     assert targeted == {s["id"] for s in subs.values() if s["status"] == "ok"}
     codes = [w["code"] for w in run.report["warnings"]]
-    assert codes.count("subscription_not_enabled") == 2
+    assert codes.count("subscription_not_enabled") == len(states)
+    assert r.state.counters.requests["set"] == len(changed(run.mappings()))
     assert run.exit_code == 0
+
+
+def test_an_explicit_subscription_that_is_not_enabled_is_read_and_skipped(tmp_path: Path) -> None:
+    r = Rig(tmp_path, {"seed": 6, "subscriptions": 2, "vaults_per_subscription": 2, **QUICK,
+                       "subscription_states": {2: "Disabled"}})  # fmt: skip
+    disabled = r.state.subscription_ids[1]
+    run = r.run(config=r.write_config(subscriptions=[r.state.subscription_ids[0], disabled]))
+    assert run.report is not None
+    entry = next(s for s in run.report["subscriptions"] if s["id"] == disabled)
+    assert (entry["status"], entry["state"]) == ("skipped", "Disabled")
+    assert all(v["subscription_id"] != disabled for v in run.report["vaults"])
 
 
 class RelativeLinks(EmulatorTransport):
