@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collects nothing; make fails on any non-zero exit, so that fails too.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Coverage of orchestrator/, the CLI subprocesses included (coverage's subprocess patch).
 coverage: $(STAMP)
