@@ -11,19 +11,27 @@ not carry the desired settings becomes ``failed`` (``not_applied``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
 import structlog
 
 from orchestrator.asr.mapping import MappingSettings, parse_mapping
 from orchestrator.asr.rules import carries
 from orchestrator.errors import ArmError
-from orchestrator.work.listing import VaultLister
 from orchestrator.work.outcomes import ErrorInfo, MappingResult
 from orchestrator.work.records import MappingWork, VaultWork
 
 _log = structlog.get_logger("orchestrator.verification")
 
 
-async def verify_vault(vault: VaultWork, lister: VaultLister) -> None:
+class MappingPages(Protocol):
+    """What a vault is read back through (a :class:`~orchestrator.work.listing.VaultLister`)."""
+
+    def mappings(self) -> AsyncIterator[list[Any]]: ...
+
+
+async def verify_vault(vault: VaultWork, lister: MappingPages) -> None:
     """Read the vault's mappings back and judge each of its ended changes by what it shows."""
     changed = {m.id.lower(): m for m in vault.mappings if m.desired is not None and m.ended}
     if not changed:
