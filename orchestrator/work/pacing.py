@@ -50,11 +50,10 @@ SCOUTS: Final = 16  # operations read on a growing schedule where the model cann
 MATURE: Final = 2 * SCOUTS  # finished operations before the quantile follows the get budget
 SCOUT_FIRST_WAIT: Final = 0.5  # a scout's first read after its start, with nothing known
 SCOUT_GROWTH: Final = 1.5  # a scout's next read: this many times as long as scouts ran
-ROUND_SHARE: Final = 0.1  # scouts due within this share of their floor are read as one round
 RESUMED_GROWTH: Final = 1.25  # a resumed operation's next read: this many times its tracking
 # The reads the run may average per operation of its own; what the others left pays the tail's.
 READS_PER_OPERATION: Final = 1.2
-TAIL_RESOLUTION: Final = 0.025  # in the tail, a read every this share of the expected duration
+TAIL_RESOLUTION: Final = 0.01  # in the tail, a read every this share of the expected duration
 TAIL_QUANTILE: Final = 0.99  # the tail's reads are spread up to where this share is done
 TAIL_SPARE: Final = 0.5  # the tail spends its reads only while this share of gets is free
 
@@ -66,7 +65,7 @@ class Pacer:
 
     The poller tells it what each read found (:meth:`ran`, :meth:`finished`, :meth:`failed`)
     and asks when to read next (:meth:`due`, then :meth:`capped`). ``due`` may *park* an
-    operation (``math.inf``): :meth:`unpark` hands the parked back once scouts have taught.
+    operation (``math.inf``): :meth:`unpark` hands the parked back once the scouts taught.
     """
 
     __slots__ = (
@@ -74,7 +73,6 @@ class Pacer:
         "_floor",
         "_fresh",
         "_fresh_done",
-        "_lesson",
         "_model",
         "_parked",
         "_promised",
@@ -100,7 +98,6 @@ class Pacer:
         self._reads = 0  # reads of those
         self._promised = 0  # spare reads given to the tail's operations and not made yet
         self._scouting: dict[TrackedOperation, None] = {}  # the scouts running now
-        self._lesson = False  # a scout ended since the parked were last looked at
         self._floor = 0.0  # the longest a scout was seen still running
         # waiting for what the scouts find, in the order they were parked (a dict: an ordered set)
         self._parked: dict[TrackedOperation, None] = {}
@@ -162,22 +159,25 @@ class Pacer:
             return
         self._fresh_done += 1
         if op.scout:
-            self._lesson = True
             self._demote(op)
 
     def unpark(self, now: float) -> list[TrackedOperation]:
-        """The parked operations, once a scout has ended and the round of scout reads it was
-        part of is over (each needs a fresh :meth:`due`); else none.
+        """The parked operations (each needs a fresh :meth:`due`), once the model can say when
+        they are likely done and every scout that has run that long was seen running past it,
+        or once no scout is left to find out; else none.
 
-        A round: the scouts due about now are read one after the other; judging the parked
-        halfway would hear only from the scouts read so far, which are the quicker ones.
+        A scout not read since it could have ended by then still holds its answer: judging
+        without it would hear only from the scouts read so far, the quicker ones.
         """
-        if not (self._lesson and self._parked):
+        if not self._parked:
             return []
-        round_end = now + ROUND_SHARE * max(self._floor, SCOUT_FIRST_WAIT)
-        if any(scout.reading or scout.due <= round_end for scout in self._scouting):
+        quantile = self._quantile(next(iter(self._parked)))
+        until = self._model.remaining(0.0, quantile, min_at_risk=MIN_AT_RISK)
+        if until is None:
+            if self._scouting:
+                return []  # the scouts are still finding out
+        elif any(scout.seen_running < until <= now - scout.started for scout in self._scouting):
             return []
-        self._lesson = False
         parked, self._parked = list(self._parked), {}
         for op in parked:
             op.parked = False
@@ -192,7 +192,8 @@ class Pacer:
         estimate = self._model.remaining(
             op.seen_running, self._quantile(op), min_at_risk=MIN_AT_RISK
         )
-        if estimate is None:
+        if estimate is None or (op.scout and self._parked):
+            # A scout stays one while others wait for what it will find.
             due = self._explore(op)
             return min(due, self._tail_due(op, now)) if self.tail and op.scout else due
         if op.scout:

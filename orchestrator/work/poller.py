@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -67,7 +66,6 @@ class TrackedOperation:
     seen_running: float = 0.0  # the longest it was seen still running, seconds after `started`
     last_read: float | None = None  # loop time of the last read's answer
     lockout: float = 0.0  # the server's last Retry-After: what a read finding it running costs
-    due: float = 0.0  # loop time of the read it is scheduled for
     extra: int = 0  # in the tail: reads it may make early, of the run's spare ones
     scout: bool = False  # read on a growing schedule to teach the model
     parked: bool = False  # waiting for what the scouts find
@@ -190,7 +188,6 @@ class Poller:
             return  # the read under way schedules the next one when it is answered
         capped = self._pacer.capped(op, due, self._now())
         op.version += 1
-        op.due = math.inf if capped is None else capped
         if capped is None:
             return  # the deadline comes first: it ends the run, not a read
         heapq.heappush(self._heap, (capped, next(self._seq), op.version, op))

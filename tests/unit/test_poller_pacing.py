@@ -31,7 +31,6 @@ from orchestrator.work.pacing import (
     MAX_POLL_INTERVAL,
     SCOUTS,
     SERVER_TIME_RESOLUTION,
-    TAIL_RESOLUTION,
 )
 from orchestrator.work.poller import Poller, TrackedOperation
 from orchestrator.work.progress import Progress
@@ -384,11 +383,13 @@ def bulk_then_last(
 
 
 def test_in_the_tail_spare_reads_find_the_last_operation_soon_after_it_ends() -> None:
-    """What the bulk did not need is spent on the operation that ends the run: read every
-    TAIL_RESOLUTION of its expected duration (about 10 s here), it is found soon after."""
+    """What the bulk did not need is spent on the operation that ends the run: read about 20
+    times over its expected duration (about 10 s here; the spare reads of 300 operations allow
+    no more than that), it is found within a twentieth of it."""
     arm, last = bulk_then_last(spare=1.0)
     lag = arm.times(last)[-1] - arm.ends[last]
-    assert 0.0 <= lag <= TAIL_RESOLUTION * (10.0 + SERVER_TIME_RESOLUTION)
+    assert len(arm.times(last)) >= 15
+    assert 0.0 <= lag <= (10.0 + SERVER_TIME_RESOLUTION) / 20
     assert len(arm.times(last)) > 1
     assert arm.polls_per_operation() <= 1.25
 
