@@ -44,8 +44,8 @@ from orchestrator.work import pacing  # noqa: E402
 VARIANTS: dict[str, dict[str, Any]] = {
     "final": {},
     "no_tail": {"READS_PER_OPERATION": 1.0},
+    "tail_2.5pct": {"TAIL_RESOLUTION": 0.025},
     "tail_5pct": {"TAIL_RESOLUTION": 0.05},
-    "tail_1pct": {"TAIL_RESOLUTION": 0.01},
     "bulk_q80": {"QUANTILES": ((0.0, 0.8),)},
     "bulk_q95": {"QUANTILES": ((0.0, 0.95),)},
     "no_at_risk_guard": {"MIN_AT_RISK": 1},
@@ -68,6 +68,7 @@ class BusyServer:
 
     def __init__(self, service: float, seed: int = 7) -> None:
         self.service = service
+        self.seed = seed
         self.rng = random.Random(seed)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.free = 0.0  # loop time the server is next free
@@ -78,8 +79,9 @@ class BusyServer:
 
         async def send(transport: Any, method: str, url: str, **kwargs: Any) -> Any:
             loop = asyncio.get_running_loop()
-            if busy.loop is not loop:
+            if busy.loop is not loop:  # a new run: the same draws as every other run
                 busy.loop, busy.free = loop, loop.time()
+                busy.rng.seed(busy.seed)
             start = max(loop.time(), busy.free)
             busy.free = start + busy.service * busy.rng.uniform(0.5, 1.5)
             await asyncio.sleep(start - loop.time() + 0.0005)
