@@ -125,17 +125,22 @@ class Pacer:
             self._reads += 1
         return 1.0 - self._model.chance_done(now - op.started)
 
-    def ran(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
-        """A read found ``op`` still running."""
-        if not op.resumed:
-            op.seen_running = now - op.started
-            self._model.observe_running(op, op.seen_running)
-            if op.scout:
-                self._floor = max(self._floor, op.seen_running)
+    def ran(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> list[TrackedOperation]:
+        """A read found ``op`` still running. Returns the other scouts when it was a scout seen
+        running longer than any: each needs a fresh :meth:`due` (none is read sooner than
+        SCOUT_GROWTH times that)."""
         self.failed(op, verdict, now)
+        if op.resumed:
+            return []
+        op.seen_running = now - op.started
+        self._model.observe_running(op, op.seen_running)
+        if not op.scout or op.seen_running <= self._floor:
+            return []
+        self._floor = op.seen_running
+        return [scout for scout in self._scouting if scout is not op]
 
     def failed(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
-        """A read of ``op`` said nothing of it, or that it runs: the server's Retry-After."""
+        """A read of ``op`` said nothing of it (or that it runs): the server's Retry-After."""
         op.lockout = verdict.retry_after or 0.0
         op.not_before = now + op.lockout
 

@@ -256,8 +256,9 @@ class Poller:
             return
         op.failed_reads = 0
         op.not_found_since = None
-        self._pacer.ran(op, verdict, now)
+        others = self._pacer.ran(op, verdict, now)
         self._schedule(op, self._pacer.due(op, now))
+        self._reschedule(others)  # a scout ran longer than any: the others wait as long
 
     def _after_unreadable(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
         if verdict.unreadable is Unreadable.FORBIDDEN:
