@@ -149,6 +149,7 @@ class FleetFacts:
     changes: int
     list_calls: int  # the fewest listing GETs: subscriptions, vault lists, mapping-list pages
     durations: tuple[float, ...]  # of the operations the changes start, longest first
+    by_path: Mapping[str, float] = field(repr=False)  # lower-cased mapping path -> its duration
     set_calls: int
     set_seconds: float
     get_calls: int
@@ -185,7 +186,8 @@ def fleet_facts(fleet: Mapping[str, Any]) -> FleetFacts:
     vault_pages = sum(
         max(1, math.ceil(len(s.vaults) / spec.page_size)) for s in generated.subscriptions
     )
-    durations = sorted((plan_operation(spec, m.key, 1).duration for m in changing), reverse=True)
+    planned = {m.id.lower(): plan_operation(spec, m.key, 1).duration for m in changing}
+    durations = sorted(planned.values(), reverse=True)
     return FleetFacts(
         seed=spec.seed,
         vaults=len(generated.vaults),
@@ -193,6 +195,7 @@ def fleet_facts(fleet: Mapping[str, Any]) -> FleetFacts:
         changes=len(changing),
         list_calls=max(1, math.ceil(subs / spec.page_size)) + vault_pages + pages,
         durations=tuple(durations),
+        by_path=planned,
         set_calls=spec.limits.set.calls,
         set_seconds=spec.limits.set.per_seconds,
         get_calls=spec.limits.get.calls,
@@ -233,6 +236,8 @@ class Figures:
     rate_bound_s: float
     window_bound_s: float
     schedule_bound_s: float
+    last_operation_s: float = float("nan")  # the last PATCH's operation's duration
+    last_found_after_s: float = float("nan")  # from its end to the read that found it ended
     phases: dict[str, float] = field(default_factory=dict)
     exit_code: int | None = None
     cpu_s: float | None = None
@@ -308,6 +313,7 @@ def figures_from(
     operations = counters["operations_started"]
     ratio, length = set_rate(admitted, facts)
     spread = Counter(status_reads.values())
+    last, lag = last_operation(facts, journal)
     return Figures(
         name=name,
         changed=changed,
@@ -328,7 +334,26 @@ def figures_from(
         rate_bound_s=facts.rate_bound(),
         window_bound_s=facts.window_bound(),
         schedule_bound_s=facts.schedule_bound(),
+        last_operation_s=last,
+        last_found_after_s=lag,
     )
+
+
+def last_operation(facts: FleetFacts, journal: list[JsonDict]) -> tuple[float, float]:
+    """The last admitted PATCH's operation: how long it ran (the emulator's plan), and how
+    long after it ended the read that found it ended came (NaN if never found)."""
+    patches = [e for e in journal if e["kind"] == "set" and e["status"] != 429]
+    if not patches or not patches[-1]["operation_id"]:
+        return float("nan"), float("nan")
+    patch = patches[-1]
+    duration = facts.by_path.get(patch["path"].lower(), float("nan"))
+    operation = patch["operation_id"].lower()
+    reads = [
+        e["time"]
+        for e in journal
+        if e["kind"] == "get" and (e["operation_id"] or "").lower() == operation
+    ]
+    return duration, (reads[-1] - patch["time"] - duration) if reads else float("nan")
 
 
 def phases(journal: list[JsonDict], started: float, ended: float) -> dict[str, float]:
@@ -471,6 +496,8 @@ ROWS: tuple[Row, ...] = (
     Row("wall ÷ schedule bound", "schedule_ratio:.3f"),
     Row("report duration ÷ window-aware bound", "run_window_ratio:.3f"),
     Row("wall time (s)", "wall_s:.2f"),
+    Row("last PATCH's operation (s)", "last_operation_s:.2f"),
+    Row("  its end -> the read finding it (s)", "last_found_after_s:.2f"),
     Row("set phase [first, last PATCH) (s)", "set_phase_s:.2f"),
     Row("PATCHes / ARM GETs", "patches:d/gets:d"),
 )
@@ -604,6 +631,7 @@ def main() -> int:
                     "facts": {
                         **asdict(facts_of.get(mode) or fleet_facts(SCENARIOS[mode].fleet(seed))),
                         "durations": None,
+                        "by_path": None,
                     },
                     "runs": [asdict(r) for r in runs],
                 }
