@@ -5,7 +5,8 @@
   journal read over loopback from the read-only ``/_emulator/…`` endpoints.
 - `run_cli`: ``python -m orchestrator apply CONFIG --report R --log-format json`` as a child,
   bounded in time; its own CPU seconds and peak RSS come from ``wait4`` and ``/proc/PID/status``.
-- `write_config`, `cli_env`: a config and an environment aimed at an emulator.
+- `write_config`, `cli_env`: a config (its journal beside it) and an environment aimed at an
+  emulator.
 - `machine`: what the figures were measured on.
 
 Not a test helper: nothing here asserts anything.
@@ -21,6 +22,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -95,7 +97,13 @@ def cli_env(base_url: str) -> dict[str, str]:
 
 
 def write_config(path: Path, base_url: str, fleet: Mapping[str, Any], **keys: Any) -> Path:
-    """An ``enable`` config for every subscription the emulator serves, limits as its own."""
+    """An ``enable`` config for every subscription the emulator serves, limits as its own.
+
+    The run's journal (``state_file``) goes beside the config, never under the user's
+    ``$XDG_STATE_HOME``: give each run a fresh folder, or the next run resumes this one's
+    operations. Preflight (one GET of the fleet's Automation account) and verification (each
+    changed vault listed again once its operations end) stay on, as the product's defaults.
+    """
     config: JsonDict = {
         "action": "enable",
         "automation_account": fleet_account(fleet),
@@ -104,6 +112,7 @@ def write_config(path: Path, base_url: str, fleet: Mapping[str, Any], **keys: An
         "limits": {"scope": "run", **fleet["limits"]},
         "timeout_minutes": 30,
         "subscriptions": "all",
+        "state_file": str(path.parent / "journal.jsonl"),
     }
     config.update(keys)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -266,7 +275,7 @@ def run_cli(
             command, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
         status, usage, hwm, timed_out, timeline = _wait_bounded(process, started, timeout_s)
-        wall = time.monotonic() - started
+        wall = time.monotonic() - started  # wait4 returned as the child exited
     process.returncode = os.waitstatus_to_exitcode(status)
     lines = sum(1 for _ in log_path.open("rb"))
     if keep_log is None:
@@ -290,26 +299,33 @@ def run_cli(
 def _wait_bounded(
     process: subprocess.Popen[bytes], started: float, timeout_s: float
 ) -> tuple[int, Any, float, bool, list[tuple[float, float]]]:
-    """Reap the child with wait4 (its own rusage), reading VmHWM/VmRSS meanwhile; kill at timeout."""
-    hwm = float("nan")
-    timed_out = False
+    """Reap the child with a blocking wait4 (its own rusage, and its exit seen at once: the
+    wall time is not rounded up to a polling period); a watcher thread reads VmHWM/VmRSS every
+    0.1 s meanwhile and ends the child at the timeout (SIGTERM, then SIGKILL)."""
+    watched = {"hwm": float("nan"), "timed_out": False}
     timeline: list[tuple[float, float]] = []
-    deadline = started + timeout_s
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid == process.pid:
-            return status, usage, hwm, timed_out, timeline
-        memory = _memory_mib(process.pid)
-        if memory is not None:
-            hwm = memory[0]
-            timeline.append((time.monotonic() - started, memory[1]))
-        if time.monotonic() > deadline and not timed_out:
-            timed_out = True
-            process.send_signal(signal.SIGTERM)  # the CLI writes its report on SIGTERM
-            deadline = time.monotonic() + STOP_GRACE_S
-        elif timed_out and time.monotonic() > deadline:
-            process.kill()
-        time.sleep(0.1)
+    reaped = threading.Event()
+
+    def watch() -> None:
+        deadline = started + timeout_s
+        while not reaped.wait(0.1):
+            memory = _memory_mib(process.pid)
+            if memory is not None:
+                watched["hwm"] = memory[0]
+                timeline.append((time.monotonic() - started, memory[1]))
+            if time.monotonic() > deadline and not watched["timed_out"]:
+                watched["timed_out"] = True
+                process.send_signal(signal.SIGTERM)  # the CLI writes its report on SIGTERM
+                deadline = time.monotonic() + STOP_GRACE_S
+            elif watched["timed_out"] and time.monotonic() > deadline:
+                process.kill()
+
+    watcher = threading.Thread(target=watch, name="watch-cli", daemon=True)
+    watcher.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    reaped.set()
+    watcher.join()
+    return status, usage, float(watched["hwm"]), bool(watched["timed_out"]), timeline
 
 
 def machine() -> JsonDict:

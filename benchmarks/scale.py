@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from common import (
     CliRun,
     EmulatorProcess,
@@ -108,9 +109,22 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30, help="profile lines to print")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
     parser.add_argument("--keep-log", metavar="PATH", help="keep the client's JSON log here")
+    parser.add_argument(
+        "--config",
+        metavar="KEY=YAML",
+        action="append",
+        default=[],
+        help="a config key for a what-if, e.g. state_file=null or verify=false (repeatable)",
+    )
+    parser.add_argument(
+        "--entry", metavar="SCRIPT", help="run this script instead of -m orchestrator (what-ifs)"
+    )
     args = parser.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.config)}
     fleet = {**FLEET, "subscriptions": args.subscriptions}
     print(describe_machine())
+    if overrides or args.entry:
+        print(f"what-if: config {overrides}, entry {args.entry or '-m orchestrator'}")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         workdir = Path(folder)
         spawned = time.monotonic()
@@ -121,7 +135,7 @@ def main() -> int:
             )
             emulator_cpu_before = cpu_seconds(emulator.pid)
             config = write_config(
-                workdir / "config.yaml", emulator.base_url, fleet, timeout_minutes=60
+                workdir / "config.yaml", emulator.base_url, fleet, timeout_minutes=60, **overrides
             )
             profile = Path(args.profile).resolve() if args.profile else None
             log = Path(args.keep_log).resolve() if args.keep_log else workdir / "cli.log"
@@ -133,6 +147,7 @@ def main() -> int:
                 timeout_s=CLI_TIMEOUT_S,
                 profile=profile,
                 keep_log=log,
+                entry=(args.entry,) if args.entry else ("-m", "orchestrator"),
             )
             emulator_cpu = cpu_seconds(emulator.pid) - emulator_cpu_before
             counters = emulator.counters()

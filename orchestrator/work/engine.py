@@ -130,6 +130,7 @@ class Engine:
                 for _ in patchers:
                     self._patches.put_nowait(None)
                 await asyncio.gather(*patchers)
+                self._poller.sending_done()  # what runs now ends the run: read it sooner
                 await self._drain()
                 self._poller.close()
                 await poller

@@ -1,18 +1,10 @@
 """The poller: one task pool that tracks every running operation of the run at once.
 
-When to read an operation, in order of authority:
-
-1. never before the server's ``Retry-After`` (when it gave one; real ASR usually gives none);
-2. where the operations already finished say this one is likely done (:class:`DurationModel`),
-   aiming at a lower quantile when the get budget has room (sooner answers) and a higher one
-   when it binds (fewer reads); while the model knows too little, a few *scouts* are read on a
-   growing schedule to teach it, and the rest wait for its lesson;
-3. never later than :data:`MAX_POLL_INTERVAL` after the last read, nor past the run's deadline.
-
-Durations are learned from the tool's own clock: the duration of an operation is never more
-than the time seen to pass between its PATCH's answer and the read that found it ended (a
-server's ``startTime``/``endTime`` may only make it shorter). Operations taken over from an
-earlier run are read at once and teach the model nothing (their start is not ours).
+When each operation is read is :mod:`.pacing`'s business (read its docstring for the rules);
+this module reads them when due and decides what each answer means. Two guarantees of its own:
+an operation is read by one task at a time and ends exactly once, whatever reschedules it
+meanwhile; and scouts (the reads that teach the duration model where it cannot say) are read
+one at a time, so that what one finds decides whether the next is worth making.
 
 A failed status *read* never fails the operation, with two exceptions: a 403 (the identity may
 not read it: it never will) fails it at once, and a 404 that persists for
@@ -37,19 +29,12 @@ from orchestrator.asr.rules import Verdict
 from orchestrator.errors import ArmError
 from orchestrator.work.durations import DurationModel
 from orchestrator.work.lro import PollStrategy, PollVerdict, Unreadable
+from orchestrator.work.pacing import MAX_POLL_INTERVAL, Pacer, Spare
 
 DEFAULT_CONCURRENCY: Final = 128
-MAX_POLL_INTERVAL: Final = 120.0  # an operation is read at least this often
-DEADLINE_MARGIN: Final = 1.0  # the last read is due this long before the deadline
-SCOUTS: Final = 8  # operations read on a growing schedule while the model knows too little
-SCOUT_FIRST_WAIT: Final = 0.5  # a scout's first read after its start; then doubling
-UNKNOWN_WAIT: Final = 5.0  # how long the others wait at most for the scouts' lesson
-LONG_RUNNING_FACTOR: Final = 0.25  # past every known duration, wait this share of the elapsed time
 NOT_FOUND_SECONDS: Final = 600.0
 NOT_FOUND_READS: Final = 5
-# The quantile of similar operations' durations a read aims at, by the share of the get budget
-# still free: plenty → read sooner, scarce → read when nearly all are done.
-QUANTILES: Final = ((0.5, 0.8), (0.1, 0.9), (0.0, 0.95))
+DUE_SLACK: Final = 1e-6  # a read due this close to now is due now (loop times are floats)
 
 _log = structlog.get_logger("orchestrator.poller")
 
@@ -77,13 +62,18 @@ class TrackedOperation:
     failed_reads: int = 0
     not_found_since: float | None = None
     not_found_reads: int = 0
-    scout: bool = False
     seen_running: float = 0.0  # the longest it was seen still running, seconds after `started`
-    waiting_for_model: bool = False  # due at UNKNOWN_WAIT unless the model is ready sooner
+    last_read: float | None = None  # loop time of the last read's answer
+    lockout: float = 0.0  # the server's last Retry-After: what a read finding it running costs
+    extra: int = 0  # in the tail: reads it may make early, of the run's spare ones
+    scout: bool = False  # read on a growing schedule to teach the model
+    parked: bool = False  # waiting for what the scouts find
+    reading: bool = False  # a read is queued or in flight: nothing else may schedule it
+    ended: bool = False
     version: int = 0  # bumped when rescheduled: older heap entries are stale
 
 
-Spare = Callable[[str], float]  # subscription id -> share of its get budget free now (0..1)
+_Entry = tuple[float, int, int, TrackedOperation]  # (due, seq, version, op)
 
 
 class Poller:
@@ -92,15 +82,14 @@ class Poller:
     __slots__ = (
         "_client",
         "_closed",
-        "_deadline",
         "_heap",
-        "_model",
-        "_scouts",
+        "_held",
+        "_pacer",
+        "_revisited",
+        "_scout_reading",
         "_seq",
         "_slots",
-        "_spare",
         "_tasks",
-        "_waiting",
         "_wake",
         "finished",
         "tracked",
@@ -116,16 +105,15 @@ class Poller:
         spare: Spare | None = None,
     ) -> None:
         self._client = client
-        self._model = model or DurationModel()
-        self._deadline = deadline  # loop time; no read is due after it
-        self._spare: Spare = spare or (lambda _: 1.0)
-        self._heap: list[tuple[float, int, int, TrackedOperation]] = []  # (due, seq, version, op)
+        self._pacer = Pacer(model, spare=spare, deadline=deadline)
+        self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._slots = asyncio.Semaphore(concurrency)  # polls in flight at once
         self._wake = asyncio.Event()  # set when an earlier due time arrives or on close
         self._closed = False
-        self._scouts = 0
-        self._waiting: set[TrackedOperation] = set()  # held for the model's first lesson
+        self._scout_reading: TrackedOperation | None = None  # one scout is read at a time
+        self._held: list[TrackedOperation] = []  # scouts due while another one was read
+        self._revisited = 0  # operations running when the tail's reads were last revisited
         self._tasks: set[asyncio.Task[None]] = set()
         self.tracked = 0
         self.finished = 0
@@ -133,7 +121,7 @@ class Poller:
     def __repr__(self) -> str:
         return (
             f"<Poller tracked={self.tracked} finished={self.finished} "
-            f"queued={len(self._heap)} {self._model!r}>"
+            f"queued={len(self._heap)} {self._pacer!r}>"
         )
 
     @property
@@ -141,16 +129,21 @@ class Poller:
         return self.tracked - self.finished
 
     def track(self, op: TrackedOperation) -> None:
-        """Start tracking ``op``; its ``on_done`` is called once, with the final verdict."""
+        """Start tracking ``op``; its ``on_done`` is called once, with the final verdict.
+
+        A resumed operation is read at once (its start is not ours)."""
         self.tracked += 1
+        self._pacer.tracked(op)
         now = self._now()
-        if op.resumed:
-            self._schedule(op, max(op.not_before, now))  # its start is not ours: read at once
-            return
-        if not self._model.ready and self._scouts < SCOUTS:
-            op.scout = True
-            self._scouts += 1
-        self._schedule(op, self._first_due(op, now))
+        self._schedule(op, now if op.resumed else self._pacer.due(op, now))
+
+    def sending_done(self) -> None:
+        """The engine sends no more changes: the operations running now are the run's last,
+        and the reads the run has spare are spent on them (see :mod:`.pacing`). Operations
+        tracked later (a change settled by reading back) count among them."""
+        if not self._pacer.tail:
+            self._pacer.tail = True
+            self._revisit()
 
     def close(self) -> None:
         """No more operations will be tracked; ``run()`` ends when the last one finishes."""
@@ -162,14 +155,17 @@ class Poller:
         try:
             while not (self._closed and self.running == 0):
                 entry = self._next_due()
-                if entry is None or entry[0] > self._now():
+                delay = None if entry is None else entry[0] - self._now()
+                if delay is None or delay > DUE_SLACK:
                     await self._until_woken(None if entry is None else entry[0])
                     continue
                 _, _, _, op = heapq.heappop(self._heap)
-                # Read now: no longer waiting for the model (its release must not read it again).
-                op.waiting_for_model = False
-                self._waiting.discard(op)
-                op.version += 1  # and no entry left in the heap is due any more
+                if op.scout:
+                    if self._scout_reading is not None:
+                        self._held.append(op)  # what the other one finds decides its read
+                        continue
+                    self._scout_reading = op
+                op.reading = True
                 await self._slots.acquire()
                 self._spawn(op)
         finally:
@@ -194,52 +190,37 @@ class Poller:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _next_due(self) -> tuple[float, int, int, TrackedOperation] | None:
+    def _next_due(self) -> _Entry | None:
         while self._heap and self._heap[0][2] != self._heap[0][3].version:
             heapq.heappop(self._heap)  # rescheduled since: stale
         return self._heap[0] if self._heap else None
 
     def _schedule(self, op: TrackedOperation, due: float) -> None:
-        due = self._capped(op, due)
+        if op.reading or op.ended:
+            return  # the read under way schedules the next one when it is answered
+        capped = self._pacer.capped(op, due, self._now())
         op.version += 1
-        heapq.heappush(self._heap, (due, next(self._seq), op.version, op))
+        if capped is None:
+            return  # the deadline comes first: it ends the run, not a read
+        heapq.heappush(self._heap, (capped, next(self._seq), op.version, op))
         if self._heap[0][3] is op:
             self._wake.set()
 
-    def _capped(self, op: TrackedOperation, due: float) -> float:
-        """No later than MAX_POLL_INTERVAL from now, nor past the deadline; never before
-        the server's Retry-After."""
+    def _reschedule(self, ops: list[TrackedOperation]) -> None:
         now = self._now()
-        latest = now + MAX_POLL_INTERVAL
-        if self._deadline is not None and self._deadline - DEADLINE_MARGIN > now:
-            # A last read just before the deadline, rather than none: it may find it done.
-            latest = min(latest, self._deadline - DEADLINE_MARGIN)
-        return max(min(due, latest), op.not_before, now)
+        for op in ops:
+            self._schedule(op, self._pacer.due(op, now))
 
-    def _quantile(self, op: TrackedOperation) -> float:
-        spare = self._spare(op.subscription_id)
-        return next(q for floor, q in QUANTILES if spare >= floor)
-
-    def _first_due(self, op: TrackedOperation, now: float) -> float:
-        if op.scout:
-            return op.started + SCOUT_FIRST_WAIT
-        estimate = self._model.remaining(0.0, self._quantile(op))
-        if estimate is not None:
-            return op.started + estimate
-        op.waiting_for_model = True
-        self._waiting.add(op)
-        return op.started + UNKNOWN_WAIT
-
-    def _next_after_running(self, op: TrackedOperation, now: float) -> float:
-        """When to read again an operation just seen running."""
-        elapsed = now - op.started
-        if op.scout and not self._model.ready:
-            return now + max(elapsed, SCOUT_FIRST_WAIT)  # a growing schedule
-        estimate = self._model.remaining(op.seen_running, self._quantile(op))
-        if estimate is not None and not op.resumed:
-            return op.started + op.seen_running + max(estimate, 0.05)
-        # Past every known duration: read less and less often (capped in _schedule).
-        return now + max(elapsed * LONG_RUNNING_FACTOR, SCOUT_FIRST_WAIT)
+    def _revisit(self) -> None:
+        """Bring the tail's reads forward: it began, or half of it ended since the last time,
+        so each operation still running may spend more of the spare reads."""
+        now = self._now()
+        self._revisited = self.running
+        queued = [(due, op) for due, _, version, op in self._heap if version == op.version]
+        self._pacer.share([op for _, op in queued], now)
+        for due, op in queued:
+            if not op.parked:
+                self._schedule(op, min(due, self._pacer.due(op, now)))
 
     def _spawn(self, op: TrackedOperation) -> None:
         task = asyncio.create_task(self._poll(op))
@@ -251,14 +232,19 @@ class Poller:
             # A task of its own, so its own context: bound for this read, never reset.
             structlog.contextvars.bind_contextvars(**op.log_context)
             verdict = await self._read(op)
+            op.reading = False
             self._after_read(op, verdict)
         finally:
+            op.reading = False
             self._slots.release()
+            if self._scout_reading is op:
+                self._scout_reading = None
+                held, self._held = self._held, []
+                self._reschedule(held)  # in the light of what this one found
+                self._reschedule(self._pacer.unpark(self._now()))
 
     async def _read(self, op: TrackedOperation) -> PollVerdict:
-        elapsed = self._now() - op.started
-        priority = 1.0 - self._model.chance_done(elapsed)  # likelier done reads first
-        op.polls += 1
+        priority = self._pacer.reading(op, self._now())
         try:
             response = await self._client.get(
                 op.strategy.url, subscription_id=op.subscription_id, priority=priority, attempts=1
@@ -269,11 +255,12 @@ class Poller:
 
     def _after_read(self, op: TrackedOperation, verdict: PollVerdict) -> None:
         op.last_verdict = verdict
+        now = self._now()
+        op.last_read = now
         if op.on_read is not None:
             op.on_read(op, verdict)
-        now = self._now()
         if verdict.verdict in (Verdict.SUCCEEDED, Verdict.FAILED):
-            self._learn_finished(op, verdict, now)
+            self._pacer.finished(op, verdict, now)
             self._end(op, verdict)
             return
         if verdict.verdict is Verdict.UNREADABLE:
@@ -282,34 +269,9 @@ class Poller:
         op.failed_reads = 0
         op.not_found_since = None
         op.not_found_reads = 0
-        if not op.resumed:
-            op.seen_running = now - op.started
-            self._model.observe_running(op, op.seen_running)
-        self._set_not_before(op, verdict, now)
-        self._schedule(op, self._next_after_running(op, now))
-
-    def _learn_finished(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
-        if op.resumed:
-            return
-        seen = now - op.started
-        server = verdict.server_duration
-        # The server's times may disagree with ours by hours: they may only shorten what we saw.
-        duration = seen if server is None else min(seen, server)
-        was_ready = self._model.ready
-        self._model.observe(max(duration, op.seen_running), op=op)
-        if not was_ready and self._model.ready:
-            self._release_waiting()
-
-    def _release_waiting(self) -> None:
-        """The model just learned enough: the operations waiting for it get their real due."""
-        now = self._now()
-        for op in self._waiting:
-            if op.waiting_for_model:
-                op.waiting_for_model = False
-                estimate = self._model.remaining(0.0, self._quantile(op))
-                due = op.started + estimate if estimate is not None else now
-                self._schedule(op, min(due, op.started + UNKNOWN_WAIT))
-        self._waiting.clear()
+        others = self._pacer.ran(op, verdict, now)
+        self._schedule(op, self._pacer.due(op, now))
+        self._reschedule(others)  # a scout ran longer than any: the others wait as long
 
     def _after_unreadable(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
         if verdict.unreadable is Unreadable.FORBIDDEN:
@@ -330,17 +292,19 @@ class Poller:
                 return
         op.failed_reads += 1
         _log.info("status_read_failed", error=str(verdict.error), failed_reads=op.failed_reads)
-        self._set_not_before(op, verdict, now)
+        self._pacer.failed(op, verdict, now)
         backoff = min(2.0 ** min(op.failed_reads, 7), MAX_POLL_INTERVAL)
         self._schedule(op, now + backoff)
 
-    def _set_not_before(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
-        op.not_before = now + verdict.retry_after if verdict.retry_after else now
-
     def _end(self, op: TrackedOperation, verdict: PollVerdict) -> None:
+        if op.ended:
+            return
+        op.ended = True
         self.finished += 1
         op.version += 1  # any entry left in the heap is stale
-        self._waiting.discard(op)
+        self._pacer.ended(op)
+        if self._pacer.tail and 0 < self.running <= self._revisited // 2:
+            self._revisit()
         self._wake.set()  # run() may be waiting for the last one to end
         op.on_done(op, verdict)
 

@@ -37,14 +37,10 @@ from orchestrator.work.lro import (
     ResumedPolling,
     Unreadable,
 )
+from orchestrator.work.pacing import DEADLINE_MARGIN, MAX_POLL_INTERVAL, SCOUT_FIRST_WAIT, SCOUTS
 from orchestrator.work.poller import (
-    DEADLINE_MARGIN,
-    MAX_POLL_INTERVAL,
     NOT_FOUND_READS,
     NOT_FOUND_SECONDS,
-    SCOUT_FIRST_WAIT,
-    SCOUTS,
-    UNKNOWN_WAIT,
     Poller,
     TrackedOperation,
 )
