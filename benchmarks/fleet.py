@@ -623,7 +623,7 @@ def main() -> int:
         for line in details(runs):
             print(line)
     if args.json:
-        payload = {
+        payload: dict[str, Any] = {
             "machine": machine(),
             "modes": {
                 mode: {

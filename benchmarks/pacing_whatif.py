@@ -37,7 +37,8 @@ sys.path.insert(0, str(REPO / "tests" / "unit"))
 import fleet as fleet_bench  # noqa: E402
 import inprocess  # noqa: E402
 
-from orchestrator.emulator import FleetSpec, generate_fleet  # noqa: E402
+from orchestrator.arm.transport import RawAnswer  # noqa: E402
+from orchestrator.emulator import EmulatorState, FleetSpec, generate_fleet  # noqa: E402
 from orchestrator.emulator.operations import plan_operation  # noqa: E402
 from orchestrator.work import pacing  # noqa: E402
 
@@ -67,7 +68,8 @@ MID: dict[str, Any] = {
 
 
 class BusyServer:
-    """Wraps the in-process transport: the emulator serves one request at a time."""
+    """The emulator as one busy server: each request holds it ``service`` seconds (0.5-1.5x,
+    seeded), one request at a time; `transport` gives a run an in-process transport through it."""
 
     def __init__(self, service: float, seed: int = 7) -> None:
         self.service = service
@@ -76,23 +78,37 @@ class BusyServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.free = 0.0  # loop time the server is next free
 
-    def install(self) -> None:
-        original = inprocess.EmulatorTransport.send
-        busy = self
+    def transport(self, state: EmulatorState) -> inprocess.EmulatorTransport:
+        return BusyTransport(state, self)
 
-        async def send(transport: Any, method: str, url: str, **kwargs: Any) -> Any:
-            loop = asyncio.get_running_loop()
-            if busy.loop is not loop:  # a new run: the same draws as every other run
-                busy.loop, busy.free = loop, loop.time()
-                busy.rng.seed(busy.seed)
-            start = max(loop.time(), busy.free)
-            busy.free = start + busy.service * busy.rng.uniform(0.5, 1.5)
-            await asyncio.sleep(start - loop.time() + 0.0005)
-            answer = await original(transport, method, url, **kwargs)
-            await asyncio.sleep(max(busy.free - loop.time(), 0.0) + 0.0005)
-            return answer
 
-        inprocess.EmulatorTransport.send = send  # type: ignore[method-assign]
+class BusyTransport(inprocess.EmulatorTransport):
+    """The in-process transport, each request first waiting for its turn on a `BusyServer`."""
+
+    def __init__(self, state: EmulatorState, busy: BusyServer) -> None:
+        super().__init__(state)
+        self.busy = busy
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        time_limit: float,
+    ) -> RawAnswer:
+        busy = self.busy
+        loop = asyncio.get_running_loop()
+        if busy.loop is not loop:  # a new run: the same draws as every other run
+            busy.loop, busy.free = loop, loop.time()
+            busy.rng.seed(busy.seed)
+        start = max(loop.time(), busy.free)
+        busy.free = start + busy.service * busy.rng.uniform(0.5, 1.5)
+        await asyncio.sleep(start - loop.time() + 0.0005)
+        answer = await super().send(method, url, headers=headers, body=body, time_limit=time_limit)
+        await asyncio.sleep(max(busy.free - loop.time(), 0.0) + 0.0005)
+        return answer
 
 
 @contextlib.contextmanager
@@ -118,14 +134,14 @@ class Outcome:
     ok: bool
 
 
-def run_once(spec: Mapping[str, Any]) -> Outcome:
+def run_once(spec: Mapping[str, Any], busy: BusyServer) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="whatif-") as folder:
         rig = inprocess.Rig(Path(folder), spec)
         limits = {"scope": "run", **spec["limits"]} if "limits" in spec else None
         keys: dict[str, Any] = {"subscriptions": "all"}
         if limits:
             keys["limits"] = limits
-        run = rig.run("apply", rig.write_config(**keys))
+        run = rig.run("apply", rig.write_config(**keys), transport=busy.transport)
         started: dict[str, float] = {}
         reads: Counter[str] = Counter()
         last_read: dict[str, float] = {}
@@ -166,7 +182,7 @@ def main() -> int:
     parser.add_argument("--service", type=float, default=0.0025, help="server s per request")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
-    BusyServer(args.service).install()
+    busy = BusyServer(args.service)
     seed = fleet_bench.choose_seed(1)
     print(f"fleet {args.fleet}, server {args.service * 1000:g} ms per request, virtual time")
     print(
@@ -183,7 +199,7 @@ def main() -> int:
                 contextlib.redirect_stdout(quiet),
                 contextlib.redirect_stderr(quiet),
             ):
-                o = run_once(spec)
+                o = run_once(spec, busy)
             flag = "" if o.ok else "  NOT OK"
             print(
                 f"{variant:18} {mode:9} {o.polls:8.3f}  {o.last_duration:6.2f}s {o.last_reads:5d} "

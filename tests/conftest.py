@@ -6,6 +6,7 @@ from typing import Any
 
 import aioresponses.core
 from aiohttp import ClientResponse
+from yarl import URL
 
 
 class _SentStreamWriter:
@@ -17,9 +18,11 @@ class _SentStreamWriter:
 class _CompatClientResponse(ClientResponse):
     """aioresponses 0.7.9 builds ClientResponse without ``stream_writer`` (required by aiohttp 3.14)."""
 
-    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
         kwargs.setdefault("stream_writer", _SentStreamWriter())
         super().__init__(method, url, **kwargs)
 
 
-aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
+# aioresponses.core uses aiohttp's ClientResponse under that name without re-exporting it (so
+# mypy calls the attribute private); replacing that very name is the point of the patch.
+aioresponses.core.ClientResponse = _CompatClientResponse  # type: ignore[attr-defined]

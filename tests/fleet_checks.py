@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from asr_json import MappingJson, read_mapping
+
 from orchestrator.emulator import EmulatorState
 
 RESULTS = (
@@ -44,7 +46,7 @@ def results_of(report: dict[str, Any]) -> Counter[str]:
     return Counter(m["result"] for m in mappings_of(report))
 
 
-def carries(mapping: dict[str, Any], action: str, account: str | None) -> bool:
+def carries(mapping: MappingJson, action: str, account: str | None) -> bool:
     """Whether the emulator's mapping JSON carries the settings ``action`` asks (healthy or not)."""
     details = mapping["properties"].get("providerSpecificDetails") or {}
     status = (details.get("agentAutoUpdateStatus") or "").lower()
@@ -57,7 +59,7 @@ def carries(mapping: dict[str, Any], action: str, account: str | None) -> bool:
     )
 
 
-def is_desired(mapping: dict[str, Any], action: str, account: str | None) -> bool:
+def is_desired(mapping: MappingJson, action: str, account: str | None) -> bool:
     """Whether the emulator's mapping JSON now has what ``action`` asks (DESIGN's rule 3)."""
     healthy = action == "disable" or not mapping["properties"].get("healthErrorDetails")
     return carries(mapping, action, account) and healthy
@@ -167,7 +169,7 @@ def _assert_mapping_agrees(
     state: EmulatorState, mapping: dict[str, Any], action: str, account: str | None
 ) -> None:
     """succeeded <=> the emulator's mapping now has the setting; failed <=> it does not."""
-    now = state.mapping(mapping["id"])
+    now = read_mapping(state, mapping["id"])
     result, operation, where = mapping["result"], mapping["operation"], mapping["id"]
     desired = is_desired(now, action, account)
     if result == "succeeded":

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypedDict, Unpack
 from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDict
 
 from orchestrator.emulator import (
+    Clock,
     EmulatorServer,
     EmulatorState,
+    Fleet,
+    FleetSpec,
     InboundRequest,
     serve,
 )
@@ -47,7 +50,31 @@ class LocalEmulator:
 
 
 Emulator = LocalEmulator | EmulatorServer
-StartEmulator = Callable[..., Awaitable[Any]]
+
+
+class EmulatorOptions(TypedDict, total=False):
+    """What the start fixtures pass on to `EmulatorState` or `EmulatorServer` beside the spec."""
+
+    fleet: Fleet
+    clock: Clock
+    identity_header: str
+    journal_size: int
+
+
+class StartEmulator(Protocol):
+    """The ``start_emulator`` fixture: an in-process emulator for ``spec``."""
+
+    async def __call__(
+        self, spec: FleetSpec, **options: Unpack[EmulatorOptions]
+    ) -> LocalEmulator: ...
+
+
+class StartHttpEmulator(Protocol):
+    """The ``start_http_emulator`` fixture: an emulator serving ``spec`` over loopback HTTP."""
+
+    async def __call__(
+        self, spec: FleetSpec, **options: Unpack[EmulatorOptions]
+    ) -> EmulatorServer: ...
 
 
 @dataclass(frozen=True)
@@ -140,23 +167,39 @@ class ArmSession:
             raise DroppedConnection(url)
         return ArmAnswer(answer.status, CIMultiDict(answer.headers), answer.json())
 
-    async def get(self, path_or_url: str, api_version: str | None = "", **kwargs: Any) -> ArmAnswer:
+    async def get(
+        self,
+        path_or_url: str,
+        api_version: str | None = "",
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> ArmAnswer:
         """GET; adds ``api-version`` (by default the one the tool sends for that resource type)
         unless the URL has one or ``api_version`` is None."""
-        params = dict(kwargs.pop("params", None) or {})
+        query = dict(params or {})
         if api_version == "":
             api_version = default_api_version(self.url(path_or_url))
         if api_version is not None and "api-version=" not in path_or_url:
-            params["api-version"] = api_version
-        return await self.request("GET", path_or_url, params=params, **kwargs)
+            query["api-version"] = api_version
+        return await self.request("GET", path_or_url, params=query, headers=headers, auth=auth)
 
-    async def patch(self, mapping_id: str, body: object, **kwargs: Any) -> ArmAnswer:
+    async def patch(
+        self,
+        mapping_id: str,
+        body: object,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> ArmAnswer:
         """PATCH a mapping with a JSON body (or raw bytes) and ``Content-Type: application/json``."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
-        params = {"api-version": ASR_API_VERSION, **kwargs.pop("params", {})}
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        query = {"api-version": ASR_API_VERSION, **(params or {})}
         return await self.request(
-            "PATCH", mapping_id, params=params, headers=headers, data=data, **kwargs
+            "PATCH", mapping_id, params=query, headers=sent, data=data, auth=auth
         )
 
     async def list_all(self, path: str, api_version: str | None = "") -> list[dict[str, Any]]:
@@ -170,3 +213,7 @@ class ArmSession:
             if not link:
                 return items
             answer = await self.get(link)
+
+
+# The ``arm_for`` fixture: an `ArmSession` on the emulator it is given.
+ArmFor = Callable[[Emulator], ArmSession]

@@ -13,17 +13,20 @@ loopback HTTP where the HTTP layer is the point.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Unpack
 
 import aiohttp
 import pytest
 from arm_client import (
     EMULATOR_IDENTITY_HEADER,
+    ArmFor,
     ArmSession,
     Emulator,
+    EmulatorOptions,
     LocalEmulator,
     StartEmulator,
+    StartHttpEmulator,
 )
 from requests_for_tests import TEST_ACCOUNTS
 
@@ -52,7 +55,7 @@ def emulator_spec() -> FleetSpec:
 
 @pytest.fixture
 def start_emulator(emulator_clock: ManualClock) -> StartEmulator:
-    async def start(spec: FleetSpec, **kwargs: Any) -> LocalEmulator:
+    async def start(spec: FleetSpec, **kwargs: Unpack[EmulatorOptions]) -> LocalEmulator:
         kwargs.setdefault("clock", emulator_clock)
         kwargs.setdefault("identity_header", EMULATOR_IDENTITY_HEADER)
         return LocalEmulator(EmulatorState(spec, **kwargs))
@@ -61,10 +64,10 @@ def start_emulator(emulator_clock: ManualClock) -> StartEmulator:
 
 
 @pytest.fixture
-async def start_http_emulator(emulator_clock: ManualClock) -> AsyncIterator[StartEmulator]:
+async def start_http_emulator(emulator_clock: ManualClock) -> AsyncIterator[StartHttpEmulator]:
     servers: list[EmulatorServer] = []
 
-    async def start(spec: FleetSpec, **kwargs: Any) -> EmulatorServer:
+    async def start(spec: FleetSpec, **kwargs: Unpack[EmulatorOptions]) -> EmulatorServer:
         kwargs.setdefault("clock", emulator_clock)
         kwargs.setdefault("identity_header", EMULATOR_IDENTITY_HEADER)
         server = EmulatorServer(spec, **kwargs)
@@ -78,7 +81,7 @@ async def start_http_emulator(emulator_clock: ManualClock) -> AsyncIterator[Star
 
 
 @pytest.fixture
-async def emulator(start_emulator: StartEmulator, emulator_spec: FleetSpec) -> Emulator:
+async def emulator(start_emulator: StartEmulator, emulator_spec: FleetSpec) -> LocalEmulator:
     return await start_emulator(emulator_spec)
 
 
@@ -89,10 +92,10 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def arm_for(http_session: aiohttp.ClientSession) -> Callable[[Emulator], ArmSession]:
+def arm_for(http_session: aiohttp.ClientSession) -> ArmFor:
     return lambda server: ArmSession(server, http_session)
 
 
 @pytest.fixture
-def arm(arm_for: Callable[[Emulator], ArmSession], emulator: Emulator) -> ArmSession:
+def arm(arm_for: ArmFor, emulator: Emulator) -> ArmSession:
     return arm_for(emulator)

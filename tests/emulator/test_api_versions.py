@@ -4,6 +4,7 @@ missing is 400 MissingApiVersionParameter, and `check_api_version: false` accept
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmFor, Emulator, StartEmulator
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 
 from orchestrator.emulator import (
@@ -21,7 +22,7 @@ SPEC = FleetSpec(seed=6, vaults_per_subscription=1, automation_accounts=TEST_ACC
 VAULTS = "/subscriptions/{}/providers/Microsoft.RecoveryServices/vaults"
 
 
-def _urls(server) -> dict[str, tuple[str, tuple[str, ...]]]:
+def _urls(server: Emulator) -> dict[str, tuple[str, tuple[str, ...]]]:
     """A URL per resource provider, and the versions it knows."""
     sub = server.state.subscription_ids[0]
     vault = server.state.vault_ids()[0]
@@ -51,7 +52,9 @@ def test_the_versions_the_tool_uses_are_known() -> None:
     assert {"2023-11-01", "2022-08-08", "2019-06-01", "2015-10-31"} <= set(AUTOMATION_VERSIONS)
 
 
-async def test_every_known_version_is_accepted_on_each_provider(start_emulator, arm_for) -> None:
+async def test_every_known_version_is_accepted_on_each_provider(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(SPEC)
     arm = arm_for(server)
     for url, versions in _urls(server).values():
@@ -72,7 +75,7 @@ async def test_every_known_version_is_accepted_on_each_provider(start_emulator, 
     ],
 )
 async def test_an_unknown_version_is_400_invalid_api_version_parameter(
-    start_emulator, arm_for, provider: str
+    start_emulator: StartEmulator, arm_for: ArmFor, provider: str
 ) -> None:
     server = await start_emulator(SPEC)
     url, versions = _urls(server)[provider]
@@ -86,7 +89,9 @@ async def test_an_unknown_version_is_400_invalid_api_version_parameter(
     assert versions[-1] in message and versions[0] in message
 
 
-async def test_a_version_of_another_provider_is_refused(start_emulator, arm_for) -> None:
+async def test_a_version_of_another_provider_is_refused(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(SPEC)
     vault = server.state.vault_ids()[0]
     answer = await arm_for(server).get(f"{vault}/replicationFabrics", "2022-12-01")
@@ -94,7 +99,7 @@ async def test_a_version_of_another_provider_is_refused(start_emulator, arm_for)
 
 
 async def test_a_patch_with_an_unknown_version_is_refused_before_it_is_admitted(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(SPEC)
     answer = await arm_for(server).patch(
@@ -106,7 +111,7 @@ async def test_a_patch_with_an_unknown_version_is_refused_before_it_is_admitted(
 
 
 async def test_a_missing_version_is_400_missing_api_version_parameter(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(SPEC)
     answer = await arm_for(server).get(server.state.vault_ids()[0] + "/replicationFabrics", None)
@@ -114,7 +119,9 @@ async def test_a_missing_version_is_400_missing_api_version_parameter(
     assert answer.body["error"]["code"] == "MissingApiVersionParameter"
 
 
-async def test_without_check_api_version_any_version_is_accepted(start_emulator, arm_for) -> None:
+async def test_without_check_api_version_any_version_is_accepted(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(SPEC.model_copy(update={"check_api_version": False}))
     arm = arm_for(server)
     for url, _ in _urls(server).values():

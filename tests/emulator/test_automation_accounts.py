@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from arm_client import ArmFor, StartEmulator
 
 from orchestrator.emulator import AutomationAccountSpec, FleetSpec, fleet_automation_account
 
@@ -21,7 +22,7 @@ def _spec(*accounts: AutomationAccountSpec, **changes: object) -> FleetSpec:
 
 
 async def test_the_fleet_account_exists_with_a_system_assigned_identity(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec())
     account_id = server.state.fleet.automation_account
@@ -38,7 +39,9 @@ async def test_the_fleet_account_exists_with_a_system_assigned_identity(
     assert body["properties"]["state"] == "Ok"
 
 
-async def test_an_unknown_account_is_404_resource_not_found(start_emulator, arm_for) -> None:
+async def test_an_unknown_account_is_404_resource_not_found(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(_spec())
     sub = server.state.subscription_ids[0]
     answer = await arm_for(server).get(RG.format(sub=sub) + "/nope")
@@ -52,14 +55,19 @@ async def test_an_unknown_account_is_404_resource_not_found(start_emulator, arm_
     [("None", {"type": "None"}), (None, None)],
 )
 async def test_an_account_without_a_system_assigned_identity(
-    start_emulator, arm_for, identity: str | None, expected: dict[str, str] | None
+    start_emulator: StartEmulator,
+    arm_for: ArmFor,
+    identity: str | None,
+    expected: dict[str, str] | None,
 ) -> None:
     server = await start_emulator(_spec(AutomationAccountSpec(id="fleet", identity=identity)))
     body = (await arm_for(server).get(server.state.fleet.automation_account)).body
     assert body.get("identity") == expected
 
 
-async def test_an_account_the_identity_may_not_read_is_403(start_emulator, arm_for) -> None:
+async def test_an_account_the_identity_may_not_read_is_403(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(_spec(AutomationAccountSpec(id="fleet", readable=False)))
     answer = await arm_for(server).get(server.state.fleet.automation_account)
     assert answer.status == 403
@@ -68,7 +76,7 @@ async def test_an_account_the_identity_may_not_read_is_403(start_emulator, arm_f
 
 
 async def test_a_per_subscription_template_declares_one_account_in_each(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     template = RG.replace("{sub}", "{subscription_id}") + "/aa-dr"
     server = await start_emulator(_spec(AutomationAccountSpec(id=template)))
@@ -78,7 +86,9 @@ async def test_a_per_subscription_template_declares_one_account_in_each(
     assert len(server.state.automation_accounts) == 1 + 2
 
 
-async def test_a_per_vault_template_declares_one_account_per_vault(start_emulator, arm_for) -> None:
+async def test_a_per_vault_template_declares_one_account_per_vault(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     template = (
         "/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
         "Microsoft.Automation/automationAccounts/aa-{vault}"
@@ -95,7 +105,9 @@ async def test_a_per_vault_template_declares_one_account_per_vault(start_emulato
         assert answer.body["identity"] == {"type": "None"}
 
 
-async def test_without_checks_any_account_exists(start_emulator, arm_for) -> None:
+async def test_without_checks_any_account_exists(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(_spec(check_automation_accounts=False))
     answer = await arm_for(server).get(RG.format(sub="x") + "/anything")
     assert answer.status == 200

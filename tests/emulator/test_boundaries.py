@@ -16,7 +16,7 @@ ALLOWED_THIRD_PARTY = {"aiohttp", "pydantic", "yaml"}
 
 def _imports() -> set[tuple[str, str]]:
     """(file name, imported module) for every absolute import of the emulator's modules."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for path in EMULATOR.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from arm_client import ArmSession, LocalEmulator
+from arm_client import ArmFor, ArmSession, LocalEmulator, StartHttpEmulator
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 
 from orchestrator.emulator import (
@@ -130,7 +130,7 @@ def test_serve_runs_on_a_virtual_time_loop_with_no_clock_but_the_loops() -> None
 
 
 async def test_the_http_server_and_serve_give_the_same_answers(
-    start_http_emulator, arm_for, emulator_clock
+    start_http_emulator: StartHttpEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     http = await start_http_emulator(SPEC)
     local = LocalEmulator(EmulatorState(SPEC, clock=emulator_clock))

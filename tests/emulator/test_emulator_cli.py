@@ -76,7 +76,10 @@ async def _vault_count(base_url: str) -> int:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-async def test_it_prints_its_url_serves_and_exits_0_on_a_signal(served, signum) -> None:
+async def test_it_prints_its_url_serves_and_exits_0_on_a_signal(
+    served: tuple[asyncio.subprocess.Process, str], signum: signal.Signals
+) -> None:
+
     process, line = served
     assert line.startswith("http://127.0.0.1:")
     assert line.endswith("\n")
@@ -106,7 +109,9 @@ async def test_it_serves_the_fleet_file_it_is_given(fleet_file: Path) -> None:
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
 
 
-def test_a_bad_fleet_file_exits_2_with_a_clear_message(tmp_path: Path, capsys) -> None:
+def test_a_bad_fleet_file_exits_2_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("vaults: 3\n")
     assert main(["--fleet", str(path)]) == 2
@@ -116,6 +121,6 @@ def test_a_bad_fleet_file_exits_2_with_a_clear_message(tmp_path: Path, capsys) -
     assert "vaults" in captured.err
 
 
-def test_a_missing_fleet_file_exits_2(tmp_path: Path, capsys) -> None:
+def test_a_missing_fleet_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--fleet", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err

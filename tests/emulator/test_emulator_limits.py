@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmFor, LocalEmulator, StartEmulator
 from requests_for_tests import ENABLE, changeable
 
-from orchestrator.emulator import EmulatorServer, FleetSpec
+from orchestrator.emulator import FleetSpec, ManualClock
 from orchestrator.emulator.fleet_spec import Shares
 
 pytestmark = pytest.mark.integration
@@ -20,12 +21,12 @@ SPEC = FleetSpec(
 
 
 @pytest.fixture
-async def limited(start_emulator) -> EmulatorServer:
+async def limited(start_emulator: StartEmulator) -> LocalEmulator:
     return await start_emulator(SPEC)
 
 
 async def test_the_set_limit_admits_calls_patches_then_answers_429(
-    limited, arm_for, emulator_clock
+    limited: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     arm, mappings = arm_for(limited), changeable(limited)
     for offset, mapping_id in zip((0, 10, 20), mappings, strict=False):
@@ -40,7 +41,7 @@ async def test_the_set_limit_admits_calls_patches_then_answers_429(
 
 
 async def test_a_throttled_patch_is_not_admitted_and_changes_nothing(
-    limited, arm_for, emulator_clock
+    limited: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:3]:
@@ -54,7 +55,9 @@ async def test_a_throttled_patch_is_not_admitted_and_changes_nothing(
     assert statuses == [202, 202, 202, 429]
 
 
-async def test_the_retry_after_of_a_429_is_honest(limited, arm_for, emulator_clock) -> None:
+async def test_the_retry_after_of_a_429_is_honest(
+    limited: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
+) -> None:
     arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:3]:
         await arm.patch(mapping_id, ENABLE)
@@ -66,7 +69,7 @@ async def test_the_retry_after_of_a_429_is_honest(limited, arm_for, emulator_clo
 
 
 async def test_the_get_limit_is_separate_from_the_set_limit(
-    limited, arm_for, emulator_clock
+    limited: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:3]:
@@ -84,7 +87,7 @@ async def test_the_get_limit_is_separate_from_the_set_limit(
 
 
 async def test_peak_window_counts_every_arrival_admitted_or_not(
-    limited, arm_for, emulator_clock
+    limited: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:5]:
@@ -96,7 +99,9 @@ async def test_peak_window_counts_every_arrival_admitted_or_not(
     assert limited.state.counters.requests["set"] == 6
 
 
-async def test_below_the_limit_nothing_is_throttled(limited, arm_for, emulator_clock) -> None:
+async def test_below_the_limit_nothing_is_throttled(
+    limited: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
+) -> None:
     arm, mappings = arm_for(limited), changeable(limited)
     for mapping_id in mappings[:9]:
         assert (await arm.patch(mapping_id, ENABLE)).status == 202

@@ -7,15 +7,26 @@ import asyncio
 
 import pydantic
 import pytest
-from arm_client import DroppedConnection
+from arm_client import (
+    ArmAnswer,
+    ArmFor,
+    ArmSession,
+    DroppedConnection,
+    Emulator,
+    LocalEmulator,
+    StartEmulator,
+)
+from asr_json import read_mapping
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 
-from orchestrator.emulator import NO_ANSWER, Faults, FleetSpec
+from orchestrator.emulator import NO_ANSWER, Faults, FleetSpec, ManualClock
 
 pytestmark = pytest.mark.integration
 
 
-async def _faulty(start_emulator, retry_after: int | None = 3, **faults: object):
+async def _faulty(
+    start_emulator: StartEmulator, retry_after: int | None = 3, **faults: object
+) -> LocalEmulator:
     spec = FleetSpec(
         seed=4,
         retry_after_seconds=retry_after,
@@ -26,7 +37,9 @@ async def _faulty(start_emulator, retry_after: int | None = 3, **faults: object)
     return await start_emulator(spec)
 
 
-async def _patch_changes_nothing(server, arm, expected_status: int):
+async def _patch_changes_nothing(
+    server: Emulator, arm: ArmSession, expected_status: int
+) -> ArmAnswer:
     mapping_id = changeable(server)[0]
     before = server.state.mapping(mapping_id)
     answer = await arm.patch(mapping_id, ENABLE)
@@ -36,7 +49,9 @@ async def _patch_changes_nothing(server, arm, expected_status: int):
     return answer
 
 
-async def test_http_500_answers_an_arm_error_and_changes_nothing(start_emulator, arm_for) -> None:
+async def test_http_500_answers_an_arm_error_and_changes_nothing(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await _faulty(start_emulator, http_500=1.0)
     answer = await _patch_changes_nothing(server, arm_for(server), 500)
     assert answer.body["error"]["code"] == "InternalServerError"
@@ -44,7 +59,7 @@ async def test_http_500_answers_an_arm_error_and_changes_nothing(start_emulator,
 
 
 async def test_http_503_carries_retry_after_seconds_when_configured(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await _faulty(start_emulator, http_503=1.0)
     answer = await _patch_changes_nothing(server, arm_for(server), 503)
@@ -53,13 +68,17 @@ async def test_http_503_carries_retry_after_seconds_when_configured(
     assert server.state.counters.faults["http_503"] == 1
 
 
-async def test_http_503_carries_no_retry_after_by_default(start_emulator, arm_for) -> None:
+async def test_http_503_carries_no_retry_after_by_default(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await _faulty(start_emulator, retry_after=None, http_503=1.0)
     answer = await _patch_changes_nothing(server, arm_for(server), 503)
     assert "Retry-After" not in answer.headers
 
 
-async def test_throttle_answers_a_spurious_429_with_retry_after(start_emulator, arm_for) -> None:
+async def test_throttle_answers_a_spurious_429_with_retry_after(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await _faulty(start_emulator, throttle=1.0)
     answer = await _patch_changes_nothing(server, arm_for(server), 429)
     assert answer.headers["Retry-After"] == "3"
@@ -68,7 +87,7 @@ async def test_throttle_answers_a_spurious_429_with_retry_after(start_emulator, 
 
 
 async def test_drop_closes_the_connection_without_an_answer_or_effect(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await _faulty(start_emulator, drop=1.0)
     arm = arm_for(server)
@@ -83,7 +102,7 @@ async def test_drop_closes_the_connection_without_an_answer_or_effect(
 
 
 async def test_drop_after_effect_applies_the_patch_then_loses_the_answer(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server = await _faulty(start_emulator, drop_after_effect=1.0)
     arm = arm_for(server)
@@ -96,12 +115,12 @@ async def test_drop_after_effect_applies_the_patch_then_loses_the_answer(
     [entry] = [e for e in server.state.journal if e.kind == "set"]
     assert entry.status == NO_ANSWER and entry.operation_id  # the operation it started
     emulator_clock.advance(10)
-    details = server.state.mapping(mapping_id)["properties"]["providerSpecificDetails"]
+    details = read_mapping(server.state, mapping_id)["properties"]["providerSpecificDetails"]
     assert details["agentAutoUpdateStatus"] == "Enabled"
 
 
 async def test_slow_after_effect_applies_the_patch_and_answers_slow_seconds_later(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await _faulty(start_emulator, slow_after_effect=1.0, slow_seconds=0.05)
     arm = arm_for(server)
@@ -116,14 +135,18 @@ async def test_slow_after_effect_applies_the_patch_and_answers_slow_seconds_late
     assert server.state.counters.faults["slow_after_effect"] == 1
 
 
-async def test_slow_delays_the_answer_and_still_answers(start_emulator, arm_for) -> None:
+async def test_slow_delays_the_answer_and_still_answers(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await _faulty(start_emulator, slow=1.0, slow_seconds=0.01)
     answer = await arm_for(server).get("/subscriptions")
     assert answer.status == 200
     assert server.state.counters.faults["slow"] == 1
 
 
-async def test_the_first_token_failures_token_requests_answer_500(start_emulator, arm_for) -> None:
+async def test_the_first_token_failures_token_requests_answer_500(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await _faulty(start_emulator, token_failures=2)
     arm = arm_for(server)
     statuses = [(await arm.token()).status for _ in range(3)]
@@ -131,12 +154,16 @@ async def test_the_first_token_failures_token_requests_answer_500(start_emulator
     assert server.state.counters.faults["token_failure"] == 2
 
 
-async def test_faults_do_not_touch_the_token_endpoint(start_emulator, arm_for) -> None:
+async def test_faults_do_not_touch_the_token_endpoint(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await _faulty(start_emulator, http_500=1.0, drop=0.0)
     assert (await arm_for(server).token()).status == 200
 
 
-async def test_fault_draws_repeat_for_the_same_seed(start_emulator, arm_for) -> None:
+async def test_fault_draws_repeat_for_the_same_seed(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     runs = []
     for _ in range(2):
         server = await _faulty(start_emulator, http_500=0.3, http_503=0.3)

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 
 import pytest
+from asr_json import A2ADetailsJson, MappingJson, as_mapping
 
 from orchestrator.emulator import Condition, EmulatorState, FleetSpec, generate_fleet
 from orchestrator.emulator.fleet_spec import Shares
@@ -93,16 +94,16 @@ def test_shares_are_roughly_respected_on_a_large_fleet() -> None:
         assert seen[condition] / total == pytest.approx(share, abs=0.02), condition
 
 
-def _by_condition(spec: FleetSpec) -> dict[Condition, dict[str, object]]:
+def _by_condition(spec: FleetSpec) -> dict[Condition, MappingJson]:
     fleet = generate_fleet(spec)
-    found: dict[Condition, dict[str, object]] = {}
+    found: dict[Condition, MappingJson] = {}
     for record in fleet.mappings.values():
-        found.setdefault(record.condition, mapping_json(record))
+        found.setdefault(record.condition, as_mapping(mapping_json(record)))
     return found
 
 
 @pytest.fixture(scope="module")
-def samples() -> dict[Condition, dict[str, object]]:
+def samples() -> dict[Condition, MappingJson]:
     shares = Shares(
         not_a2a=0.15, not_paired=0.15, compliant=0.15, unhealthy=0.15, run_as_account=0.15
     )
@@ -111,7 +112,7 @@ def samples() -> dict[Condition, dict[str, object]]:
     return found
 
 
-def _details(mapping: dict[str, object]) -> dict[str, object]:
+def _details(mapping: MappingJson) -> A2ADetailsJson:
     properties = mapping["properties"]
     assert isinstance(properties, dict)
     details = properties["providerSpecificDetails"]
@@ -119,7 +120,9 @@ def _details(mapping: dict[str, object]) -> dict[str, object]:
     return details
 
 
-def test_every_mapping_is_shaped_like_the_published_example(samples) -> None:
+def test_every_mapping_is_shaped_like_the_published_example(
+    samples: dict[Condition, MappingJson],
+) -> None:
     for mapping in samples.values():
         assert str(mapping["id"]).startswith("/Subscriptions/")
         assert str(mapping["id"]).endswith(
@@ -146,17 +149,23 @@ def test_every_mapping_is_shaped_like_the_published_example(samples) -> None:
         assert properties["health"] in {"Normal", "Warning", "Critical"}
 
 
-def test_a_non_a2a_mapping_has_no_provider_specific_details(samples) -> None:
+def test_a_non_a2a_mapping_has_no_provider_specific_details(
+    samples: dict[Condition, MappingJson],
+) -> None:
     assert "providerSpecificDetails" not in samples[Condition.NOT_A2A]["properties"]
 
 
-def test_a_not_paired_mapping_is_a2a_in_a_pairing_state(samples) -> None:
+def test_a_not_paired_mapping_is_a2a_in_a_pairing_state(
+    samples: dict[Condition, MappingJson],
+) -> None:
     mapping = samples[Condition.NOT_PAIRED]
     assert mapping["properties"]["state"] in {"Unpairing", "PairingInProgress", "PairingFailed"}
     assert _details(mapping)["instanceType"] == "A2A"
 
 
-def test_a_compliant_mapping_is_enabled_with_the_fleet_account(samples) -> None:
+def test_a_compliant_mapping_is_enabled_with_the_fleet_account(
+    samples: dict[Condition, MappingJson],
+) -> None:
     mapping = samples[Condition.COMPLIANT]
     fleet_sub = generate_fleet(FleetSpec(seed=11)).subscriptions[0].id
     assert mapping["properties"]["state"] == "Paired"
@@ -172,7 +181,7 @@ def test_a_compliant_mapping_is_enabled_with_the_fleet_account(samples) -> None:
     assert isinstance(details["jobScheduleName"], str)
 
 
-def test_an_unhealthy_mapping_carries_health_errors(samples) -> None:
+def test_an_unhealthy_mapping_carries_health_errors(samples: dict[Condition, MappingJson]) -> None:
     mapping = samples[Condition.UNHEALTHY]
     properties = mapping["properties"]
     assert properties["health"] in {"Warning", "Critical"}
@@ -191,13 +200,17 @@ def test_an_unhealthy_mapping_carries_health_errors(samples) -> None:
     assert _details(mapping)["agentAutoUpdateStatus"] == "Enabled"
 
 
-def test_a_run_as_account_mapping_uses_the_retired_authentication(samples) -> None:
+def test_a_run_as_account_mapping_uses_the_retired_authentication(
+    samples: dict[Condition, MappingJson],
+) -> None:
     details = _details(samples[Condition.RUN_AS_ACCOUNT])
     assert details["agentAutoUpdateStatus"] == "Enabled"
     assert details["automationAccountAuthenticationType"] == "RunAsAccount"
 
 
-def test_a_mapping_needing_a_change_is_disabled_with_the_recorded_explicit_nulls(samples) -> None:
+def test_a_mapping_needing_a_change_is_disabled_with_the_recorded_explicit_nulls(
+    samples: dict[Condition, MappingJson],
+) -> None:
     mapping = samples[Condition.NEEDS_CHANGE]
     assert _details(mapping) == {
         "instanceType": "A2A",
@@ -213,7 +226,7 @@ def test_a_mapping_needing_a_change_is_disabled_with_the_recorded_explicit_nulls
 def test_tidy_bodies_leave_out_what_is_null() -> None:
     spec = FleetSpec(seed=11, shares=Shares(not_a2a=0, not_paired=0, compliant=0, unhealthy=0))
     record = next(iter(generate_fleet(spec).mappings.values()))
-    assert _details(mapping_json(record, tidy=True)) == {
+    assert _details(as_mapping(mapping_json(record, tidy=True))) == {
         "instanceType": "A2A",
         "agentAutoUpdateStatus": "Disabled",
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from arm_client import ArmSession, LocalEmulator
+from asr_json import read_mappings
 
 from orchestrator.emulator import FleetSpec
 
@@ -36,13 +38,15 @@ def _in(subscription: str, arm_id: str) -> bool:
     return f"/subscriptions/{subscription}/".lower() in arm_id.lower()
 
 
-async def test_a_forbidden_subscription_is_still_listed_by_get_subscriptions(arm, emulator) -> None:
+async def test_a_forbidden_subscription_is_still_listed_by_get_subscriptions(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     listed = await arm.list_all("/subscriptions", "2022-12-01")
     assert [s["subscriptionId"] for s in listed] == emulator.state.subscription_ids
 
 
 async def test_listing_its_vaults_is_403_authorization_failed_naming_action_and_scope(
-    arm, emulator
+    arm: ArmSession, emulator: LocalEmulator
 ) -> None:
     forbidden = emulator.state.subscription_ids[1]
     answer = await arm.get(VAULTS_PATH.format(forbidden), "2023-04-01")
@@ -53,17 +57,21 @@ async def test_listing_its_vaults_is_403_authorization_failed_naming_action_and_
     assert f"over scope '{VAULTS_PATH.format(forbidden)}'" in message
 
 
-async def test_the_other_subscriptions_answer_as_usual(arm, emulator) -> None:
+async def test_the_other_subscriptions_answer_as_usual(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     for number in (0, 2):
         sub = emulator.state.subscription_ids[number]
         vaults = await arm.list_all(VAULTS_PATH.format(sub), "2023-04-01")
         assert len(vaults) == 2
 
 
-async def test_reading_or_patching_its_mappings_is_403_and_changes_nothing(arm, emulator) -> None:
+async def test_reading_or_patching_its_mappings_is_403_and_changes_nothing(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     forbidden = emulator.state.subscription_ids[1]
     vault = next(v for v in emulator.state.vault_ids() if _in(forbidden, v))
-    mapping = next(m for m in emulator.state.mappings() if _in(forbidden, m["id"]))
+    mapping = next(m for m in read_mappings(emulator.state) if _in(forbidden, m["id"]))
     listing = await arm.get(f"{vault}/replicationProtectionContainerMappings")
     assert listing.status == 403
     vault_level = "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from arm_client import ArmFor, Emulator, StartEmulator
 from requests_for_tests import ENABLE
 from yarl import URL
 
-from orchestrator.emulator import Condition, EmulatorServer, FleetSpec
+from orchestrator.emulator import Condition, FleetSpec
 from orchestrator.emulator.fleet_spec import Faults, ForeignLinks
 
 pytestmark = pytest.mark.integration
@@ -24,14 +25,14 @@ def _spec(**links: str) -> FleetSpec:
     )
 
 
-def _needs_change(server: EmulatorServer) -> str:
+def _needs_change(server: Emulator) -> str:
     return next(
         m.id for m in server.state.fleet.mappings.values() if m.condition is Condition.NEEDS_CHANGE
     )
 
 
 async def test_a_foreign_next_link_keeps_path_and_query_on_the_other_origin(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec(next_link=FOREIGN))
     vault_id = server.state.vault_ids()[0]
@@ -44,7 +45,7 @@ async def test_a_foreign_next_link_keeps_path_and_query_on_the_other_origin(
 
 
 async def test_foreign_operation_links_point_both_headers_at_their_origins(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec(async_operation=FOREIGN, location="https://127.0.0.1:1"))
     answer = await arm_for(server).patch(_needs_change(server), ENABLE)
@@ -55,7 +56,7 @@ async def test_foreign_operation_links_point_both_headers_at_their_origins(
 
 
 async def test_links_stay_on_the_client_origin_without_foreign_links(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec())
     answer = await arm_for(server).patch(_needs_change(server), ENABLE)
@@ -86,7 +87,9 @@ def test_a_foreign_link_loses_a_trailing_slash() -> None:
     )
 
 
-async def test_issued_lists_every_token_the_identity_endpoint_gave(start_emulator, arm_for) -> None:
+async def test_issued_lists_every_token_the_identity_endpoint_gave(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(_spec())
     arm = arm_for(server)
     given = [(await arm.token()).body["access_token"] for _ in range(3)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from arm_client import ArmFor, StartHttpEmulator
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 
-from orchestrator.emulator import MAX_BODY_BYTES, NO_ANSWER, Faults, FleetSpec
+from orchestrator.emulator import MAX_BODY_BYTES, NO_ANSWER, Faults, FleetSpec, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ SPEC = FleetSpec(
 
 
 async def test_a_patch_and_its_status_read_over_http(
-    start_http_emulator, arm_for, emulator_clock
+    start_http_emulator: StartHttpEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server = await start_http_emulator(SPEC)
     arm = arm_for(server)
@@ -38,7 +39,7 @@ async def test_a_patch_and_its_status_read_over_http(
 
 @pytest.mark.parametrize("kind", ["drop", "drop_after_effect"])
 async def test_a_dropped_answer_closes_the_http_connection(
-    start_http_emulator, arm_for, kind: str
+    start_http_emulator: StartHttpEmulator, arm_for: ArmFor, kind: str
 ) -> None:
     server = await start_http_emulator(SPEC.model_copy(update={"faults": Faults(**{kind: 1.0})}))
     arm = arm_for(server)
@@ -50,7 +51,7 @@ async def test_a_dropped_answer_closes_the_http_connection(
 
 
 async def test_a_body_over_the_cap_is_refused_with_413_over_http(
-    start_http_emulator, arm_for
+    start_http_emulator: StartHttpEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_http_emulator(SPEC)
     answer = await arm_for(server).patch(changeable(server)[0], b" " * (MAX_BODY_BYTES + 1))
@@ -60,7 +61,7 @@ async def test_a_body_over_the_cap_is_refused_with_413_over_http(
 
 
 async def test_statistics_are_served_over_http_without_a_token(
-    start_http_emulator, arm_for
+    start_http_emulator: StartHttpEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_http_emulator(SPEC)
     answer = await arm_for(server).request("GET", "/_emulator/counters", auth=False)

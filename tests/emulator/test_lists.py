@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmFor, ArmSession, LocalEmulator, StartEmulator
+from asr_json import read_mappings
 from yarl import URL
 
 from orchestrator.emulator import FleetSpec
@@ -12,7 +14,9 @@ pytestmark = pytest.mark.integration
 VAULTS_PATH = "/subscriptions/{}/providers/Microsoft.RecoveryServices/vaults"
 
 
-async def test_the_subscription_list_pages_through_every_subscription(arm, emulator) -> None:
+async def test_the_subscription_list_pages_through_every_subscription(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     subscriptions = await arm.list_all("/subscriptions", "2022-12-01")
     assert [s["subscriptionId"] for s in subscriptions] == emulator.state.subscription_ids
     first = subscriptions[0]
@@ -21,7 +25,9 @@ async def test_the_subscription_list_pages_through_every_subscription(arm, emula
     assert isinstance(first["displayName"], str)
 
 
-async def test_the_vault_list_pages_through_every_vault_of_a_subscription(arm, emulator) -> None:
+async def test_the_vault_list_pages_through_every_vault_of_a_subscription(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     sub = emulator.state.subscription_ids[1]
     first_page = await arm.get(VAULTS_PATH.format(sub), "2023-04-01")
     assert len(first_page.body["value"]) == 2  # page_size
@@ -32,7 +38,9 @@ async def test_the_vault_list_pages_through_every_vault_of_a_subscription(arm, e
     assert vaults[0]["properties"] == {"provisioningState": "Succeeded"}
 
 
-async def test_next_links_are_absolute_urls_on_the_same_base_url(arm, emulator) -> None:
+async def test_next_links_are_absolute_urls_on_the_same_base_url(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     answer = await arm.get(f"{vault_id}/replicationProtectionContainerMappings")
     link = URL(answer.body["nextLink"])
@@ -42,7 +50,9 @@ async def test_next_links_are_absolute_urls_on_the_same_base_url(arm, emulator) 
     assert "$skiptoken" in link.query
 
 
-async def test_every_mapping_of_every_vault_is_listed_exactly_once(arm, emulator) -> None:
+async def test_every_mapping_of_every_vault_is_listed_exactly_once(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     listed = []
     for vault_id in emulator.state.vault_ids():
         listed.extend(await arm.list_all(f"{vault_id}/replicationProtectionContainerMappings"))
@@ -51,14 +61,17 @@ async def test_every_mapping_of_every_vault_is_listed_exactly_once(arm, emulator
     assert listed == expected
 
 
-async def test_a_mapping_can_be_read_by_its_id(arm, emulator) -> None:
-    mapping = next(emulator.state.mappings())
+async def test_a_mapping_can_be_read_by_its_id(arm: ArmSession, emulator: LocalEmulator) -> None:
+    mapping = next(read_mappings(emulator.state))
     answer = await arm.get(mapping["id"])
+
     assert answer.status == 200
     assert answer.body == mapping
 
 
-async def test_a_single_page_list_has_no_next_link(start_emulator, arm_for) -> None:
+async def test_a_single_page_list_has_no_next_link(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(FleetSpec(mappings_per_vault=(3, 3), page_size=3))
     answer = await arm_for(server).get(
         f"{server.state.vault_ids()[0]}/replicationProtectionContainerMappings"
@@ -67,7 +80,9 @@ async def test_a_single_page_list_has_no_next_link(start_emulator, arm_for) -> N
     assert "nextLink" not in answer.body
 
 
-async def test_a_vault_without_mappings_lists_an_empty_page(start_emulator, arm_for) -> None:
+async def test_a_vault_without_mappings_lists_an_empty_page(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(FleetSpec(mappings_per_vault=(0, 0)))
     answer = await arm_for(server).get(
         f"{server.state.vault_ids()[0]}/replicationProtectionContainerMappings"
@@ -96,14 +111,18 @@ async def test_a_vault_without_mappings_lists_an_empty_page(start_emulator, arm_
         ),
     ],
 )
-async def test_unknown_resources_answer_404_with_an_arm_error(arm, path: str, code: str) -> None:
+async def test_unknown_resources_answer_404_with_an_arm_error(
+    arm: ArmSession, path: str, code: str
+) -> None:
     answer = await arm.get(path)
     assert answer.status == 404
     assert answer.body["error"]["code"] == code
     assert answer.body["error"]["message"]
 
 
-async def test_a_forged_continuation_token_is_refused(arm, emulator) -> None:
+async def test_a_forged_continuation_token_is_refused(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     answer = await arm.get(
         f"{vault_id}/replicationProtectionContainerMappings", params={"$skiptoken": "not-ours"}
@@ -112,7 +131,7 @@ async def test_a_forged_continuation_token_is_refused(arm, emulator) -> None:
     assert answer.body["error"]["code"] == "InvalidSkipToken"
 
 
-async def test_unsupported_methods_answer_405(arm, emulator) -> None:
+async def test_unsupported_methods_answer_405(arm: ArmSession, emulator: LocalEmulator) -> None:
     vault_id = emulator.state.vault_ids()[0]
     answer = await arm.request(
         "DELETE",

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmFor, ArmSession, Emulator, LocalEmulator, StartEmulator
+from asr_json import A2ADetailsJson, read_mapping
 from requests_for_tests import ACCOUNT, DISABLE, ENABLE, TEST_ACCOUNTS, enable, mapping_in
 from yarl import URL
 
-from orchestrator.emulator import Condition, Faults, FleetSpec, OperationOutcomes, Shares
+from orchestrator.emulator import (
+    Condition,
+    Faults,
+    FleetSpec,
+    ManualClock,
+    OperationOutcomes,
+    Shares,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +31,19 @@ SPEC = FleetSpec(
 )
 
 
-def details(server, mapping_id: str) -> dict[str, object]:
-    return server.state.mapping(mapping_id)["properties"]["providerSpecificDetails"]
+def details(server: Emulator, mapping_id: str) -> A2ADetailsJson:
+    return read_mapping(server.state, mapping_id)["properties"]["providerSpecificDetails"]
 
 
-async def start(start_emulator, arm_for, **changes: object):
+async def start(
+    start_emulator: StartEmulator, arm_for: ArmFor, **changes: object
+) -> tuple[LocalEmulator, ArmSession]:
     server = await start_emulator(SPEC.model_copy(update=changes))
     return server, arm_for(server)
 
 
 async def test_an_operation_is_in_progress_until_its_duration_has_passed(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -56,7 +67,7 @@ async def test_an_operation_is_in_progress_until_its_duration_has_passed(
 
 
 async def test_a_succeeded_enable_changes_the_mapping_and_clears_its_health_errors(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.UNHEALTHY)
@@ -74,7 +85,7 @@ async def test_a_succeeded_enable_changes_the_mapping_and_clears_its_health_erro
 
 
 async def test_an_enable_without_authentication_type_gets_run_as_account_as_the_spec_says(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -84,7 +95,7 @@ async def test_an_enable_without_authentication_type_gets_run_as_account_as_the_
 
 
 async def test_default_authentication_type_can_make_that_system_assigned_identity(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(
         start_emulator, arm_for, default_authentication_type="SystemAssignedIdentity"
@@ -99,7 +110,7 @@ async def test_default_authentication_type_can_make_that_system_assigned_identit
 
 
 async def test_a_disable_sets_disabled_and_keeps_the_account(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.COMPLIANT)
@@ -118,7 +129,7 @@ async def test_a_disable_sets_disabled_and_keeps_the_account(
 
 
 async def test_a_failed_operation_reports_its_error_and_leaves_the_mapping_alone(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for, operation_failure_rate=1.0)
     mapping_id = mapping_in(server, Condition.UNHEALTHY)
@@ -144,7 +155,11 @@ async def test_a_failed_operation_reports_its_error_and_leaves_the_mapping_alone
     ],
 )
 async def test_the_other_successful_statuses_also_change_the_mapping(
-    start_emulator, arm_for, emulator_clock, outcomes, expected
+    start_emulator: StartEmulator,
+    arm_for: ArmFor,
+    emulator_clock: ManualClock,
+    outcomes: OperationOutcomes,
+    expected: str,
 ) -> None:
     server, arm = await start(start_emulator, arm_for, operation_outcomes=outcomes)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -156,7 +171,7 @@ async def test_the_other_successful_statuses_also_change_the_mapping(
 
 
 async def test_the_location_url_answers_202_while_running_then_200_with_the_mapping(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -172,7 +187,7 @@ async def test_the_location_url_answers_202_while_running_then_200_with_the_mapp
 
 
 async def test_a_never_finishing_operation_stays_in_progress(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for, faults=Faults(never_finish=1.0))
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -186,7 +201,7 @@ async def test_a_never_finishing_operation_stays_in_progress(
 
 
 async def test_status_urls_answer_404_for_status_404_seconds_after_the_patch(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for, faults=Faults(status_404_seconds=10))
     accepted = await arm.patch(mapping_in(server, Condition.NEEDS_CHANGE), ENABLE)
@@ -199,7 +214,7 @@ async def test_status_urls_answer_404_for_status_404_seconds_after_the_patch(
     assert server.state.counters.faults["status_404"] == 2
 
 
-async def test_an_unknown_operation_is_404(start_emulator, arm_for) -> None:
+async def test_an_unknown_operation_is_404(start_emulator: StartEmulator, arm_for: ArmFor) -> None:
     server, arm = await start(start_emulator, arm_for)
     accepted = await arm.patch(mapping_in(server, Condition.NEEDS_CHANGE), ENABLE)
     url = URL(accepted.headers["Azure-AsyncOperation"])
@@ -209,7 +224,9 @@ async def test_an_unknown_operation_is_404(start_emulator, arm_for) -> None:
     assert answer.body["error"]["code"] == "OperationNotFound"
 
 
-async def test_an_operation_is_not_found_under_another_vault(start_emulator, arm_for) -> None:
+async def test_an_operation_is_not_found_under_another_vault(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server, arm = await start(start_emulator, arm_for)
     accepted = await arm.patch(mapping_in(server, Condition.NEEDS_CHANGE), ENABLE)
     operation_id = URL(accepted.headers["Azure-AsyncOperation"]).path.rsplit("/", 1)[1]
@@ -219,7 +236,7 @@ async def test_an_operation_is_not_found_under_another_vault(start_emulator, arm
 
 
 async def test_a_patch_while_an_operation_runs_is_answered_409_conflict_and_counted(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -237,7 +254,7 @@ async def test_a_patch_while_an_operation_runs_is_answered_409_conflict_and_coun
 
 
 async def test_without_conflict_while_running_a_second_patch_is_accepted_and_counted(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for, conflict_while_running=False)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -250,7 +267,7 @@ async def test_without_conflict_while_running_a_second_patch_is_accepted_and_cou
 
 
 async def test_a_patch_while_a_never_ending_operation_runs_is_409_for_good(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for, faults=Faults(never_finish=1.0))
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -260,7 +277,7 @@ async def test_a_patch_while_a_never_ending_operation_runs_is_409_for_good(
 
 
 async def test_a_patch_after_the_operation_ended_is_not_counted(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -273,7 +290,7 @@ async def test_a_patch_after_the_operation_ended_is_not_counted(
 
 
 async def test_operation_draws_repeat_for_the_same_seed_mapping_and_attempt(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     spec = SPEC.model_copy(
         update={"operation_seconds": (1.0, 100.0), "operation_failure_rate": 0.5}
@@ -291,7 +308,7 @@ async def test_operation_draws_repeat_for_the_same_seed_mapping_and_attempt(
 
 
 async def test_the_journal_ties_the_patch_and_its_polls_to_the_operation(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm = await start(start_emulator, arm_for)
     accepted = await arm.patch(mapping_in(server, Condition.NEEDS_CHANGE), ENABLE)

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import pytest
-from requests_for_tests import ACCOUNT, TEST_ACCOUNTS, enable, mapping_in
+from arm_client import ArmFor, LocalEmulator, StartEmulator
+from asr_json import read_mapping
+from requests_for_tests import ACCOUNT, TEST_ACCOUNTS, PatchBody, enable, mapping_in
 from yarl import URL
 
-from orchestrator.emulator import Condition, FleetSpec, Shares
+from orchestrator.emulator import Condition, FleetSpec, ManualClock, Shares
 
 pytestmark = pytest.mark.integration
 
@@ -23,13 +25,13 @@ MIXED = FleetSpec(
 
 
 @pytest.fixture
-async def mixed(start_emulator):
+async def mixed(start_emulator: StartEmulator) -> LocalEmulator:
     return await start_emulator(MIXED)
 
 
-def _without(key: str) -> dict[str, object]:
+def _without(key: str) -> PatchBody:
     body = enable()
-    del body["properties"]["providerSpecificInput"][key]  # type: ignore[attr-defined]
+    del body["properties"]["providerSpecificInput"][key]
     return body
 
 
@@ -64,7 +66,7 @@ def _without(key: str) -> dict[str, object]:
     ],
 )
 async def test_an_invalid_body_is_refused_with_400_and_changes_nothing(
-    mixed, arm_for, body, code
+    mixed: LocalEmulator, arm_for: ArmFor, body: object, code: str
 ) -> None:
     mapping_id = mapping_in(mixed, Condition.NEEDS_CHANGE)
     before = mixed.state.mapping(mapping_id)
@@ -76,20 +78,24 @@ async def test_an_invalid_body_is_refused_with_400_and_changes_nothing(
     assert mixed.state.counters.operations_started == 0
 
 
-async def test_a_patch_of_a_non_a2a_mapping_is_refused(mixed, arm_for) -> None:
+async def test_a_patch_of_a_non_a2a_mapping_is_refused(
+    mixed: LocalEmulator, arm_for: ArmFor
+) -> None:
     answer = await arm_for(mixed).patch(mapping_in(mixed, Condition.NOT_A2A), enable())
     assert answer.status == 400
     assert answer.body["error"]["code"] == "InvalidProviderSpecificInput"
 
 
-async def test_a_patch_without_a_json_content_type_is_refused(mixed, arm_for) -> None:
+async def test_a_patch_without_a_json_content_type_is_refused(
+    mixed: LocalEmulator, arm_for: ArmFor
+) -> None:
     answer = await arm_for(mixed).patch(
         mapping_in(mixed, Condition.NEEDS_CHANGE), enable(), headers={"Content-Type": "text/plain"}
     )
     assert answer.status == 415
 
 
-async def test_a_patch_of_an_unknown_mapping_is_404(mixed, arm_for) -> None:
+async def test_a_patch_of_an_unknown_mapping_is_404(mixed: LocalEmulator, arm_for: ArmFor) -> None:
     unknown = mapping_in(mixed, Condition.NEEDS_CHANGE).rsplit("/", 1)[0] + "/nope"
     answer = await arm_for(mixed).patch(unknown, enable())
     assert answer.status == 404
@@ -117,13 +123,15 @@ async def test_a_patch_of_an_unknown_mapping_is_404(mixed, arm_for) -> None:
         enable(agentAutoUpdateStatus="Disabled", automationAccountArmId=None, unknownKey=1),
     ],
 )
-async def test_a_valid_patch_is_accepted(mixed, arm_for, body) -> None:
+async def test_a_valid_patch_is_accepted(
+    mixed: LocalEmulator, arm_for: ArmFor, body: object
+) -> None:
     answer = await arm_for(mixed).patch(mapping_in(mixed, Condition.NEEDS_CHANGE), body)
     assert answer.status == 202, answer.body
 
 
 async def test_an_accepted_patch_answers_202_with_both_lro_urls_and_retry_after(
-    mixed, arm_for
+    mixed: LocalEmulator, arm_for: ArmFor
 ) -> None:
     mapping_id = mapping_in(mixed, Condition.NEEDS_CHANGE)
     answer = await arm_for(mixed).patch(mapping_id, enable())
@@ -151,7 +159,7 @@ async def test_an_accepted_patch_answers_202_with_both_lro_urls_and_retry_after(
     ],
 )
 async def test_lro_headers_picks_which_url_a_202_carries(
-    start_emulator, arm_for, lro_headers, present, absent
+    start_emulator: StartEmulator, arm_for: ArmFor, lro_headers: str, present: str, absent: str
 ) -> None:
     server = await start_emulator(MIXED.model_copy(update={"lro_headers": lro_headers}))
     answer = await arm_for(server).patch(mapping_in(server, Condition.NEEDS_CHANGE), enable())
@@ -161,7 +169,9 @@ async def test_lro_headers_picks_which_url_a_202_carries(
     assert "Retry-After" in answer.headers
 
 
-async def test_an_accepted_patch_carries_no_retry_after_by_default(start_emulator, arm_for) -> None:
+async def test_an_accepted_patch_carries_no_retry_after_by_default(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(MIXED.model_copy(update={"retry_after_seconds": None}))
     answer = await arm_for(server).patch(mapping_in(server, Condition.NEEDS_CHANGE), enable())
     assert answer.status == 202
@@ -170,7 +180,7 @@ async def test_an_accepted_patch_carries_no_retry_after_by_default(start_emulato
 
 
 async def test_with_accepted_200_rate_one_a_patch_answers_200_with_the_unchanged_mapping_and_runs(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server = await start_emulator(MIXED.model_copy(update={"accepted_200_rate": 1.0}))
     arm = arm_for(server)
@@ -186,7 +196,7 @@ async def test_with_accepted_200_rate_one_a_patch_answers_200_with_the_unchanged
     emulator_clock.advance(10)
     done = await arm.get(answer.headers["Azure-AsyncOperation"])
     assert done.body["status"] == "Succeeded"
-    details = server.state.mapping(mapping_id)["properties"]["providerSpecificDetails"]
+    details = read_mapping(server.state, mapping_id)["properties"]["providerSpecificDetails"]
     assert details["agentAutoUpdateStatus"] == "Enabled"
 
 
@@ -196,7 +206,7 @@ def test_sync_and_accepted_200_rates_adding_up_to_more_than_one_are_refused() ->
 
 
 async def test_with_sync_patch_rate_one_a_patch_is_applied_at_once_and_answers_200(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(MIXED.model_copy(update={"sync_patch_rate": 1.0}))
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -209,7 +219,9 @@ async def test_with_sync_patch_rate_one_a_patch_is_applied_at_once_and_answers_2
     assert server.state.counters.operations_started == 0
 
 
-async def test_a_body_over_the_size_cap_is_refused_with_413(mixed, arm_for) -> None:
+async def test_a_body_over_the_size_cap_is_refused_with_413(
+    mixed: LocalEmulator, arm_for: ArmFor
+) -> None:
     answer = await arm_for(mixed).patch(
         mapping_in(mixed, Condition.NEEDS_CHANGE), b" " * (1024 * 1024 + 1)
     )

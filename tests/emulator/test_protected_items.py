@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pydantic
 import pytest
+from arm_client import ArmFor, StartEmulator
 
 from orchestrator.emulator import (
     AgentState,
@@ -57,21 +59,24 @@ def _days_from_now(stamp: str) -> float:
     return (moment.timestamp() - time.time()) / DAY
 
 
-async def _items(start_emulator, arm_for, **items: object) -> list[dict[str, object]]:
+async def _items(
+    start_emulator: StartEmulator, arm_for: ArmFor, **items: object
+) -> list[dict[str, Any]]:
     server = await start_emulator(_spec(**items))
     arm = arm_for(server)
-    found = []
+    found: list[dict[str, Any]] = []
     for vault_id in server.state.vault_ids():
         found.extend(await arm.list_all(f"{vault_id}/replicationProtectedItems"))
     return found
 
 
-def _details(item) -> dict[str, object]:
-    return item["properties"]["providerSpecificDetails"]
+def _details(item: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = item["properties"]["providerSpecificDetails"]
+    return details
 
 
 async def test_a_vaults_items_are_listed_paged_and_shaped_like_the_rest_api(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec())
     arm = arm_for(server)
@@ -90,7 +95,7 @@ async def test_a_vaults_items_are_listed_paged_and_shaped_like_the_rest_api(
 
 
 async def test_each_item_is_listed_by_its_container_and_readable_by_its_id(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec())
     arm = arm_for(server)
@@ -108,7 +113,7 @@ async def test_each_item_is_listed_by_its_container_and_readable_by_its_id(
 
 
 async def test_current_agents_run_9_62_and_expire_well_after_30_days(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     items = await _items(start_emulator, arm_for)
     for item in items:
@@ -121,7 +126,9 @@ async def test_current_agents_run_9_62_and_expire_well_after_30_days(
         assert -1 < _days_from_now(str(details["lastHeartbeat"])) < 0
 
 
-async def test_update_required_agents_raise_an_update_flag(start_emulator, arm_for) -> None:
+async def test_update_required_agents_raise_an_update_flag(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     items = await _items(start_emulator, arm_for, update_required=1.0)
     for item in items:
         details = _details(item)
@@ -133,30 +140,40 @@ async def test_update_required_agents_raise_an_update_flag(start_emulator, arm_f
         assert _days_from_now(str(details["agentExpiryDate"])) > 30
 
 
-async def test_expiring_agents_expire_within_30_days_of_now(start_emulator, arm_for) -> None:
+async def test_expiring_agents_expire_within_30_days_of_now(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     items = await _items(start_emulator, arm_for, expiring=1.0)
     for item in items:
         assert 0 < _days_from_now(str(_details(item)["agentExpiryDate"])) < 30
 
 
-async def test_expired_agents_expired_in_the_past(start_emulator, arm_for) -> None:
+async def test_expired_agents_expired_in_the_past(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     items = await _items(start_emulator, arm_for, expired=1.0)
     for item in items:
         assert _days_from_now(str(_details(item)["agentExpiryDate"])) < 0
 
 
-async def test_unknown_agents_have_their_fields_null(start_emulator, arm_for) -> None:
+async def test_unknown_agents_have_their_fields_null(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     items = await _items(start_emulator, arm_for, unknown=1.0)
     for item in items:
         assert all(_details(item)[key] is None for key in AGENT_FIELDS)
 
 
-async def test_non_a2a_items_have_other_provider_details(start_emulator, arm_for) -> None:
+async def test_non_a2a_items_have_other_provider_details(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     items = await _items(start_emulator, arm_for, non_a2a=1.0)
     assert {_details(item)["instanceType"] for item in items} == {"HyperVReplicaAzure"}
 
 
-async def test_dates_follow_the_servers_clock_skew(start_emulator, arm_for) -> None:
+async def test_dates_follow_the_servers_clock_skew(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     spec = _spec(expiring=1.0)
     reference = EmulatorState(spec, clock=lambda: 0.0)
     plain = reference.protected_items(reference.vault_ids()[0])

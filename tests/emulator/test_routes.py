@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from orchestrator.emulator.routes import Route, RouteKind, arm_key, resolve
@@ -80,7 +82,9 @@ def _under_vault(kind: RouteKind, **parts: str) -> Route:
         ("/_emulator/counters", Route(kind=RouteKind.STATS)),
     ],
 )
-def test_every_served_path_resolves_whatever_its_case(spell, path: str, expected: Route) -> None:
+def test_every_served_path_resolves_whatever_its_case(
+    spell: Callable[[str], str], path: str, expected: Route
+) -> None:
     assert resolve(spell(path)) == expected
 
 

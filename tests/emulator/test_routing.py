@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmSession, LocalEmulator
+from asr_json import read_mapping
 from requests_for_tests import ENABLE
 from yarl import URL
 
-from orchestrator.emulator import Condition
+from orchestrator.emulator import Condition, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +22,9 @@ def _respell(path: str, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["lower", "upper", "lowercase-s"])
-async def test_lists_and_mappings_answer_in_any_case(arm, emulator, how) -> None:
+async def test_lists_and_mappings_answer_in_any_case(
+    arm: ArmSession, emulator: LocalEmulator, how: str
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     listed = await arm.list_all(_respell(f"{vault_id}/replicationProtectionContainerMappings", how))
     assert listed[0] == next(emulator.state.mappings())
@@ -37,7 +41,7 @@ async def test_lists_and_mappings_answer_in_any_case(arm, emulator, how) -> None
 
 @pytest.mark.parametrize("how", ["lower", "upper"])
 async def test_patch_and_its_operation_urls_answer_in_any_case(
-    arm, emulator, emulator_clock, how
+    arm: ArmSession, emulator: LocalEmulator, emulator_clock: ManualClock, how: str
 ) -> None:
     mapping_id = next(
         m.id
@@ -52,14 +56,16 @@ async def test_patch_and_its_operation_urls_answer_in_any_case(
         assert answer.status in (200, 202), header
     emulator_clock.advance(20)
     assert (
-        emulator.state.mapping(mapping_id.lower())["properties"]["providerSpecificDetails"][
+        read_mapping(emulator.state, mapping_id.lower())["properties"]["providerSpecificDetails"][
             "agentAutoUpdateStatus"
         ]
         == "Enabled"
     )
 
 
-async def test_the_token_endpoint_path_is_case_insensitive(arm, emulator) -> None:
+async def test_the_token_endpoint_path_is_case_insensitive(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     answer = await arm.request(
         "GET",
         emulator.base_url + "/MSI/Token",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from arm_client import ArmFor, StartEmulator
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 
-from orchestrator.emulator import FleetSpec
+from orchestrator.emulator import FleetSpec, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +32,9 @@ def _parse(stamp: str) -> datetime:
     return naive.replace(tzinfo=UTC)
 
 
-async def _ended_status(start_emulator, arm_for, clock, **changes: object) -> dict[str, str]:
+async def _ended_status(
+    start_emulator: StartEmulator, arm_for: ArmFor, clock: ManualClock, **changes: object
+) -> dict[str, Any]:
     server = await start_emulator(SPEC.model_copy(update=changes))
     arm = arm_for(server)
     accepted = await arm.patch(changeable(server)[0], ENABLE)
@@ -40,11 +44,12 @@ async def _ended_status(start_emulator, arm_for, clock, **changes: object) -> di
     clock.advance(0.1)
     done = await arm.get(accepted.headers["Azure-AsyncOperation"])
     assert done.body["status"] == "Succeeded"
-    return done.body
+    status: dict[str, Any] = done.body
+    return status
 
 
 async def test_without_skew_server_times_are_the_clients(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     body = await _ended_status(start_emulator, arm_for, emulator_clock)
     started = _parse(body["startTime"]).timestamp()
@@ -54,7 +59,7 @@ async def test_without_skew_server_times_are_the_clients(
 
 @pytest.mark.parametrize("skew", [-5 * 3600.0, 3 * 3600.0])
 async def test_server_time_skew_moves_every_printed_time_by_hours(
-    start_emulator, arm_for, emulator_clock, skew: float
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock, skew: float
 ) -> None:
     body = await _ended_status(
         start_emulator, arm_for, emulator_clock, server_time_skew_seconds=skew
@@ -64,7 +69,9 @@ async def test_server_time_skew_moves_every_printed_time_by_hours(
     assert _parse(body["endTime"]).timestamp() - started == pytest.approx(30, abs=1e-3)
 
 
-async def test_timestamps_without_zone_drop_the_z(start_emulator, arm_for, emulator_clock) -> None:
+async def test_timestamps_without_zone_drop_the_z(
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
+) -> None:
     body = await _ended_status(
         start_emulator, arm_for, emulator_clock, timestamps_without_zone=True
     )
@@ -74,7 +81,7 @@ async def test_timestamps_without_zone_drop_the_z(start_emulator, arm_for, emula
 
 
 async def test_end_time_extra_seconds_makes_the_duration_disagree(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     body = await _ended_status(start_emulator, arm_for, emulator_clock, end_time_extra_seconds=3600)
     duration = _parse(body["endTime"]) - _parse(body["startTime"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmFor, StartEmulator
+from asr_json import read_mapping, read_mappings
 
 from orchestrator.emulator import (
     EmulatorServer,
@@ -21,19 +23,19 @@ def state() -> EmulatorState:
 
 
 def test_mapping_finds_an_id_in_any_case(state: EmulatorState) -> None:
-    mapping = next(state.mappings())
+    mapping = next(read_mappings(state))
     assert state.mapping(mapping["id"].upper()) == mapping
     assert state.mapping(mapping["id"].lower() + "/") == mapping
 
 
 def test_mapping_returns_a_copy_the_caller_may_change(state: EmulatorState) -> None:
-    mapping = next(state.mappings())
+    mapping = next(read_mappings(state))
     mapping["properties"]["healthErrorDetails"].append({"errorCode": "x"})
     mapping["properties"]["state"] = "Changed"
-    assert state.mapping(mapping["id"])["properties"]["state"] != "Changed"
+    assert read_mapping(state, mapping["id"])["properties"]["state"] != "Changed"
     assert (
-        state.mapping(mapping["id"])["properties"]["healthErrorDetails"]
-        == next(state.mappings())["properties"]["healthErrorDetails"]
+        read_mapping(state, mapping["id"])["properties"]["healthErrorDetails"]
+        == next(read_mappings(state))["properties"]["healthErrorDetails"]
     )
 
 
@@ -54,7 +56,7 @@ def test_ids_are_listed_in_order(state: EmulatorState) -> None:
 
 
 async def test_the_journal_keeps_only_the_last_journal_size_requests(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(SPEC, journal_size=3)
     arm = arm_for(server)
@@ -67,7 +69,9 @@ async def test_the_journal_keeps_only_the_last_journal_size_requests(
     )
 
 
-async def test_journal_size_zero_keeps_no_journal_but_still_counts(start_emulator, arm_for) -> None:
+async def test_journal_size_zero_keeps_no_journal_but_still_counts(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(SPEC, journal_size=0)
     await arm_for(server).get("/subscriptions", "2022-12-01")
     assert list(server.state.journal) == []
@@ -89,7 +93,7 @@ async def test_the_server_binds_a_free_loopback_port_and_stops_twice_safely() ->
     await server.stop()
 
 
-def test_the_identity_header_defaults_to_the_environment(monkeypatch) -> None:
+def test_the_identity_header_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDENTITY_HEADER", "from-env")
     assert EmulatorServer(SPEC).identity_header == "from-env"
     monkeypatch.delenv("IDENTITY_HEADER")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmFor, LocalEmulator, StartEmulator
 from requests_for_tests import ENABLE, changeable
 
-from orchestrator.emulator import EmulatorServer, FleetSpec
+from orchestrator.emulator import FleetSpec, ManualClock
 from orchestrator.emulator.fleet_spec import Shares
 
 pytestmark = pytest.mark.integration
@@ -20,11 +21,13 @@ SPEC = FleetSpec(
 
 
 @pytest.fixture
-async def server(start_emulator) -> EmulatorServer:
+async def server(start_emulator: StartEmulator) -> LocalEmulator:
     return await start_emulator(SPEC)
 
 
-async def test_counters_need_no_token_and_are_not_counted(server, arm_for) -> None:
+async def test_counters_need_no_token_and_are_not_counted(
+    server: LocalEmulator, arm_for: ArmFor
+) -> None:
     arm = arm_for(server)
     answer = await arm.request("GET", "/_emulator/counters", auth=False)
     again = await arm.request("GET", "/_emulator/counters", auth=False)
@@ -35,7 +38,7 @@ async def test_counters_need_no_token_and_are_not_counted(server, arm_for) -> No
 
 
 async def test_counters_report_requests_peaks_limits_and_throttling(
-    server, arm_for, emulator_clock
+    server: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     arm, mappings = arm_for(server), changeable(server)
     accepted = [await arm.patch(mapping_id, ENABLE) for mapping_id in mappings[:3]]
@@ -58,7 +61,7 @@ async def test_counters_report_requests_peaks_limits_and_throttling(
 
 
 async def test_the_journal_lists_requests_oldest_first_and_filters_by_kind(
-    server, arm_for, emulator_clock
+    server: LocalEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     arm, mappings = arm_for(server), changeable(server)
     first = await arm.patch(mappings[0], ENABLE)
@@ -77,7 +80,7 @@ async def test_the_journal_lists_requests_oldest_first_and_filters_by_kind(
     assert [entry["kind"] for entry in everything["entries"]] == ["token", "set", "get", "set"]
 
 
-async def test_an_unknown_journal_kind_is_refused(server, arm_for) -> None:
+async def test_an_unknown_journal_kind_is_refused(server: LocalEmulator, arm_for: ArmFor) -> None:
     answer = await arm_for(server).request("GET", "/_emulator/journal?kind=patch", auth=False)
     assert answer.status == 400
     assert "patch" in answer.body["error"]["message"]

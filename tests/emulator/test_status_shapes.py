@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from arm_client import ArmAnswer, ArmFor, ArmSession, StartEmulator
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 from yarl import URL
 
-from orchestrator.emulator import FleetSpec
+from orchestrator.emulator import FleetSpec, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,13 @@ RECORDED_KEYS = {
 }
 
 
-async def _status(start_emulator, arm_for, clock, advance: float, **changes: object):
+async def _status(
+    start_emulator: StartEmulator,
+    arm_for: ArmFor,
+    clock: ManualClock,
+    advance: float,
+    **changes: object,
+) -> tuple[ArmAnswer, ArmAnswer, ArmSession]:
     """(the PATCH's answer, the status read ``advance`` seconds later, the client)."""
     server = await start_emulator(SPEC.model_copy(update=changes))
     arm = arm_for(server)
@@ -43,7 +50,7 @@ async def _status(start_emulator, arm_for, clock, advance: float, **changes: obj
 
 
 async def test_a_running_operation_reads_with_exactly_the_recorded_keys_and_nulls(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     accepted, status, _ = await _status(start_emulator, arm_for, emulator_clock, 1)
     assert status.status == 200
@@ -64,7 +71,7 @@ async def test_a_running_operation_reads_with_exactly_the_recorded_keys_and_null
 
 
 async def test_an_ended_operation_has_an_end_time_in_whole_seconds(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     _, status, _ = await _status(start_emulator, arm_for, emulator_clock, 13)
     assert status.body["status"] == "Succeeded"
@@ -75,7 +82,7 @@ async def test_an_ended_operation_has_an_end_time_in_whole_seconds(
 
 
 async def test_a_failed_operation_reads_with_its_error(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     _, status, _ = await _status(
         start_emulator, arm_for, emulator_clock, 13, operation_failure_rate=1.0
@@ -85,7 +92,7 @@ async def test_a_failed_operation_reads_with_its_error(
 
 
 async def test_tidy_bodies_give_the_status_id_and_leave_out_what_is_null(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     accepted, running, arm = await _status(
         start_emulator, arm_for, emulator_clock, 1, tidy_bodies=True
@@ -99,7 +106,7 @@ async def test_tidy_bodies_give_the_status_id_and_leave_out_what_is_null(
 
 
 async def test_the_location_url_answers_202_without_retry_after_while_running(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(SPEC)
     arm = arm_for(server)

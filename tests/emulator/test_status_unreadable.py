@@ -4,9 +4,11 @@ stay unreadable while the operation itself runs and ends as drawn."""
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmAnswer, ArmFor, ArmSession, LocalEmulator, StartEmulator
+from asr_json import read_mapping
 from requests_for_tests import ENABLE, TEST_ACCOUNTS, changeable
 
-from orchestrator.emulator import Faults, FleetSpec
+from orchestrator.emulator import Faults, FleetSpec, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +23,9 @@ SPEC = FleetSpec(
 )
 
 
-async def _accepted(start_emulator, arm_for, **faults: float):
+async def _accepted(
+    start_emulator: StartEmulator, arm_for: ArmFor, **faults: float
+) -> tuple[LocalEmulator, ArmSession, str, ArmAnswer]:
     server = await start_emulator(SPEC.model_copy(update={"faults": Faults(**faults)}))
     arm = arm_for(server)
     mapping_id = changeable(server)[0]
@@ -29,7 +33,7 @@ async def _accepted(start_emulator, arm_for, **faults: float):
 
 
 async def test_a_status_403_forever_operation_is_unreadable_but_still_applied(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm, mapping_id, accepted = await _accepted(
         start_emulator, arm_for, status_403_forever=1.0
@@ -42,13 +46,13 @@ async def test_a_status_403_forever_operation_is_unreadable_but_still_applied(
         emulator_clock.advance(3_000)
     status_read = await arm.get(accepted.headers["Azure-AsyncOperation"])
     assert "replicationOperationStatus/read" in status_read.body["error"]["message"]
-    details = server.state.mapping(mapping_id)["properties"]["providerSpecificDetails"]
+    details = read_mapping(server.state, mapping_id)["properties"]["providerSpecificDetails"]
     assert details["agentAutoUpdateStatus"] == "Enabled"
     assert server.state.counters.faults["status_403_forever"] == 1
 
 
 async def test_a_status_404_forever_operation_answers_operation_not_found_for_good(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server, arm, _, accepted = await _accepted(start_emulator, arm_for, status_404_forever=1.0)
     for _ in range(3):
@@ -62,7 +66,7 @@ async def test_a_status_404_forever_operation_answers_operation_not_found_for_go
 
 
 async def test_unreadable_reads_are_journalled_against_their_operation(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server, arm, _, accepted = await _accepted(start_emulator, arm_for, status_403_forever=1.0)
     await arm.get(accepted.headers["Azure-AsyncOperation"])
@@ -70,7 +74,9 @@ async def test_unreadable_reads_are_journalled_against_their_operation(
     assert [e.status for e in server.state.journal.of_operation(operation_id)] == [202, 403]
 
 
-async def test_the_share_is_drawn_per_operation(start_emulator, arm_for) -> None:
+async def test_the_share_is_drawn_per_operation(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(
         SPEC.model_copy(update={"faults": Faults(status_403_forever=0.5)})
     )

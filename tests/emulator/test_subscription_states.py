@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from arm_client import ArmSession, LocalEmulator
 from requests_for_tests import ENABLE, TEST_ACCOUNTS
 
 from orchestrator.emulator import FleetSpec
@@ -27,18 +28,22 @@ def emulator_spec() -> FleetSpec:
     )
 
 
-def _a2a_mapping_of(emulator, subscription_id: str) -> str:
+def _a2a_mapping_of(emulator: LocalEmulator, subscription_id: str) -> str:
     vault = emulator.state.fleet.subscriptions_by_id[subscription_id.lower()].vaults[0]
     return next(m.id for m in vault.mappings if m.a2a)
 
 
-async def test_every_subscription_is_listed_with_its_state(arm, emulator) -> None:
+async def test_every_subscription_is_listed_with_its_state(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     listed = await arm.list_all("/subscriptions")
     assert [s["state"] for s in listed] == ["Enabled", "Disabled", "Warned", "PastDue", "Deleted"]
     assert [s["subscriptionId"] for s in listed] == emulator.state.subscription_ids
 
 
-async def test_a_subscription_can_be_read_by_its_id(arm, emulator) -> None:
+async def test_a_subscription_can_be_read_by_its_id(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     subscription_id = emulator.state.subscription_ids[1]
     answer = await arm.get(f"/subscriptions/{subscription_id}")
     assert answer.status == 200
@@ -47,20 +52,22 @@ async def test_a_subscription_can_be_read_by_its_id(arm, emulator) -> None:
     assert answer.body["tenantId"] == emulator.state.fleet.tenant_id
 
 
-async def test_an_unknown_subscription_is_404_subscription_not_found(arm) -> None:
+async def test_an_unknown_subscription_is_404_subscription_not_found(arm: ArmSession) -> None:
     answer = await arm.get("/subscriptions/00000000-0000-0000-0000-000000000000")
     assert answer.status == 404
     assert answer.body["error"]["code"] == "SubscriptionNotFound"
 
 
-async def test_the_vaults_of_a_subscription_in_any_state_can_be_listed(arm, emulator) -> None:
+async def test_the_vaults_of_a_subscription_in_any_state_can_be_listed(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     for subscription_id in emulator.state.subscription_ids:
         assert len(await arm.list_all(VAULTS.format(subscription_id))) == 1
 
 
 @pytest.mark.parametrize(("number", "status"), [(1, 202), (2, 409), (3, 202), (4, 202), (5, 409)])
 async def test_writes_are_refused_in_disabled_and_deleted_subscriptions(
-    arm, emulator, number: int, status: int
+    arm: ArmSession, emulator: LocalEmulator, number: int, status: int
 ) -> None:
     mapping_id = _a2a_mapping_of(emulator, emulator.state.subscription_ids[number - 1])
     before = emulator.state.mapping(mapping_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from arm_client import ArmAnswer, ArmFor, StartEmulator
 
 from orchestrator.emulator import Faults, FleetSpec
 
@@ -12,7 +13,7 @@ LIMITED = {"get": {"calls": 1, "per_seconds": 60}}
 EXPECTED = {"honest": "60", "none": None, "zero": "0", "negative": "-1"}
 
 
-async def _limits_429(start_emulator, arm_for, policy: str):
+async def _limits_429(start_emulator: StartEmulator, arm_for: ArmFor, policy: str) -> ArmAnswer:
     server = await start_emulator(FleetSpec(limits=LIMITED, throttle_retry_after=policy))
     arm = arm_for(server)
     assert (await arm.get("/subscriptions")).status == 200
@@ -23,7 +24,7 @@ async def _limits_429(start_emulator, arm_for, policy: str):
 
 @pytest.mark.parametrize(("policy", "expected"), EXPECTED.items())
 async def test_the_limits_429_carries_the_chosen_retry_after(
-    start_emulator, arm_for, policy: str, expected: str | None
+    start_emulator: StartEmulator, arm_for: ArmFor, policy: str, expected: str | None
 ) -> None:
     answer = await _limits_429(start_emulator, arm_for, policy)
     assert answer.headers.get("Retry-After") == expected
@@ -34,7 +35,7 @@ async def test_the_limits_429_carries_the_chosen_retry_after(
     ("policy", "expected"), [("honest", "1"), ("none", None), ("zero", "0"), ("negative", "-1")]
 )
 async def test_the_injected_429_carries_the_chosen_retry_after(
-    start_emulator, arm_for, policy: str, expected: str | None
+    start_emulator: StartEmulator, arm_for: ArmFor, policy: str, expected: str | None
 ) -> None:
     server = await start_emulator(
         FleetSpec(faults=Faults(throttle=1.0), throttle_retry_after=policy)

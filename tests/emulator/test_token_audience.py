@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from arm_client import ArmFor, ArmSession, StartEmulator
 
 from orchestrator.emulator import ARM_AUDIENCES, FleetSpec
 
 pytestmark = pytest.mark.integration
 
 
-async def _status_with_token_for(arm, resource: str) -> tuple[int, dict[str, str] | None]:
+async def _status_with_token_for(
+    arm: ArmSession, resource: str
+) -> tuple[int, dict[str, str] | None]:
     token = (await arm.token(resource)).body["access_token"]
     answer = await arm.get("/subscriptions", headers={"Authorization": f"Bearer {token}"})
     return answer.status, (answer.body or {}).get("error")
@@ -30,12 +33,12 @@ def test_the_default_audiences_are_the_public_clouds_arm_audiences() -> None:
 
 
 @pytest.mark.parametrize("resource", [*ARM_AUDIENCES, "HTTPS://MANAGEMENT.AZURE.COM"])
-async def test_a_token_for_an_arm_audience_is_accepted(arm, resource: str) -> None:
+async def test_a_token_for_an_arm_audience_is_accepted(arm: ArmSession, resource: str) -> None:
     assert await _status_with_token_for(arm, resource) == (200, None)
 
 
 async def test_a_token_for_another_audience_is_401_invalid_authentication_token_audience(
-    arm,
+    arm: ArmSession,
 ) -> None:
     status, error = await _status_with_token_for(arm, "https://vault.azure.net")
     assert status == 401
@@ -49,7 +52,9 @@ async def test_a_token_for_another_audience_is_401_invalid_authentication_token_
     )
 
 
-async def test_token_audiences_choose_another_clouds_audience(start_emulator, arm_for) -> None:
+async def test_token_audiences_choose_another_clouds_audience(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     gov = "https://management.usgovcloudapi.net/"
     server = await start_emulator(FleetSpec(token_audiences=(gov,)))
     arm = arm_for(server)
@@ -59,7 +64,7 @@ async def test_token_audiences_choose_another_clouds_audience(start_emulator, ar
 
 
 async def test_a_wrong_audience_is_refused_before_any_limit_is_spent(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(FleetSpec(limits={"get": {"calls": 1, "per_seconds": 60}}))
     arm = arm_for(server)

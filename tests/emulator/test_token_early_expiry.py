@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from arm_client import ArmFor, ArmSession, StartEmulator
 
-from orchestrator.emulator import FleetSpec
+from orchestrator.emulator import FleetSpec, ManualClock
 from orchestrator.emulator.fleet_spec import Faults
 
 pytestmark = pytest.mark.integration
@@ -18,12 +19,14 @@ def _spec(lifetime: int, early: float) -> FleetSpec:
     )
 
 
-async def _status(arm, token: str) -> tuple[int, str | None]:
+async def _status(arm: ArmSession, token: str) -> tuple[int, str | None]:
     answer = await arm.get("/subscriptions", headers={"Authorization": f"Bearer {token}"})
     return answer.status, (answer.body or {}).get("error", {}).get("code")
 
 
-async def test_an_early_expiring_token_reports_its_full_lifetime(start_emulator, arm_for) -> None:
+async def test_an_early_expiring_token_reports_its_full_lifetime(
+    start_emulator: StartEmulator, arm_for: ArmFor
+) -> None:
     server = await start_emulator(_spec(600, 200))
     before = int(time.time())
     body = (await arm_for(server).token()).body
@@ -34,7 +37,7 @@ async def test_an_early_expiring_token_reports_its_full_lifetime(start_emulator,
 
 
 async def test_arm_answers_expired_once_the_early_expiry_is_reached(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server = await start_emulator(_spec(600, 200))
     arm = arm_for(server)
@@ -46,7 +49,7 @@ async def test_arm_answers_expired_once_the_early_expiry_is_reached(
 
 
 async def test_an_early_expiry_past_the_lifetime_gives_tokens_dead_on_arrival(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec(60, 3_600))
     arm = arm_for(server)
@@ -54,7 +57,7 @@ async def test_an_early_expiry_past_the_lifetime_gives_tokens_dead_on_arrival(
 
 
 async def test_without_early_expiry_a_token_works_until_the_expiry_it_reports(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(FleetSpec(token_lifetime_seconds=600))
     await arm_for(server).token()

@@ -4,9 +4,13 @@ refusing the vault-level list as for a *Site Recovery Contributor*."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from orchestrator.emulator import EmulatorState, FleetSpec, Shares
+import pytest
+from arm_client import ArmFor, ArmSession, LocalEmulator, StartEmulator
+from asr_json import read_mappings
+
+from orchestrator.emulator import EmulatorState, FleetSpec, Shares, VaultRecord
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +31,16 @@ def emulator_spec() -> FleetSpec:
     return SPEC
 
 
-async def _long_way(arm, vault_id: str) -> list[dict[str, object]]:
+def _vault(state: EmulatorState, vault_id: str) -> VaultRecord:
+    """A vault the emulator lists (so it is there)."""
+    vault = state.vault(vault_id)
+    assert vault is not None, vault_id
+    return vault
+
+
+async def _long_way(arm: ArmSession, vault_id: str) -> list[dict[str, Any]]:
     """Every mapping of a vault through fabrics and containers, as the tool lists them on a 403."""
-    mappings = []
+    mappings: list[dict[str, Any]] = []
     for fabric in await arm.list_all(f"{vault_id}/replicationFabrics"):
         for container in await arm.list_all(f"{fabric['id']}/replicationProtectionContainers"):
             url = f"{container['id']}/replicationProtectionContainerMappings"
@@ -37,7 +48,9 @@ async def _long_way(arm, vault_id: str) -> list[dict[str, object]]:
     return mappings
 
 
-async def test_every_mapping_is_reachable_through_its_fabric_and_container(arm, emulator) -> None:
+async def test_every_mapping_is_reachable_through_its_fabric_and_container(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     for vault_id in emulator.state.vault_ids():
         direct = await arm.list_all(f"{vault_id}/replicationProtectionContainerMappings")
         by_container = await _long_way(arm, vault_id)
@@ -45,7 +58,9 @@ async def test_every_mapping_is_reachable_through_its_fabric_and_container(arm, 
         assert sorted(by_container, key=lambda m: m["id"]) == sorted(direct, key=lambda m: m["id"])
 
 
-async def test_mapping_ids_name_the_fabric_and_container_that_list_them(arm, emulator) -> None:
+async def test_mapping_ids_name_the_fabric_and_container_that_list_them(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     for fabric in await arm.list_all(f"{vault_id}/replicationFabrics"):
         for container in await arm.list_all(f"{fabric['id']}/replicationProtectionContainers"):
@@ -56,7 +71,9 @@ async def test_mapping_ids_name_the_fabric_and_container_that_list_them(arm, emu
                 assert mapping["id"].startswith(prefix)
 
 
-async def test_a_fabric_is_shaped_like_the_rest_api_example(arm, emulator) -> None:
+async def test_a_fabric_is_shaped_like_the_rest_api_example(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     fabrics = await arm.list_all(f"{vault_id}/replicationFabrics")
     azure = next(f for f in fabrics if f["properties"]["customDetails"]["instanceType"] == "Azure")
@@ -73,7 +90,9 @@ async def test_a_fabric_is_shaped_like_the_rest_api_example(arm, emulator) -> No
     assert single.body == azure
 
 
-async def test_a_container_is_shaped_like_the_recorded_one(arm, emulator) -> None:
+async def test_a_container_is_shaped_like_the_recorded_one(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     fabric = (await arm.list_all(f"{vault_id}/replicationFabrics"))[0]
     container = (await arm.list_all(f"{fabric['id']}/replicationProtectionContainers"))[0]
@@ -88,9 +107,11 @@ async def test_a_container_is_shaped_like_the_recorded_one(arm, emulator) -> Non
     assert (await arm.get(container["id"])).body == container
 
 
-async def test_a_recovery_container_exists_for_every_a2a_target(arm, emulator) -> None:
+async def test_a_recovery_container_exists_for_every_a2a_target(
+    arm: ArmSession, emulator: LocalEmulator
+) -> None:
     mapping = next(
-        m for m in emulator.state.mappings() if "providerSpecificDetails" in m["properties"]
+        m for m in read_mappings(emulator.state) if "providerSpecificDetails" in m["properties"]
     )
     target = mapping["properties"]["targetProtectionContainerId"]
     answer = await arm.get(target)
@@ -98,10 +119,10 @@ async def test_a_recovery_container_exists_for_every_a2a_target(arm, emulator) -
     assert answer.body["properties"]["role"] == "Recovery"
 
 
-async def test_lists_of_fabrics_are_paged(arm, emulator) -> None:
+async def test_lists_of_fabrics_are_paged(arm: ArmSession, emulator: LocalEmulator) -> None:
     vault_id = max(
         emulator.state.vault_ids(),
-        key=lambda v: len(emulator.state.topology(emulator.state.vault(v)).fabrics),
+        key=lambda v: len(emulator.state.topology(_vault(emulator.state, v)).fabrics),
     )
     first = await arm.get(f"{vault_id}/replicationFabrics")
     assert len(first.body["value"]) == 2
@@ -117,7 +138,9 @@ async def test_lists_of_fabrics_are_paged(arm, emulator) -> None:
         "/replicationFabrics/{fabric}/replicationProtectionContainers/nope/replicationProtectionContainerMappings",
     ],
 )
-async def test_an_unknown_fabric_or_container_is_404(arm, emulator, tail: str) -> None:
+async def test_an_unknown_fabric_or_container_is_404(
+    arm: ArmSession, emulator: LocalEmulator, tail: str
+) -> None:
     vault_id = emulator.state.vault_ids()[0]
     fabric = emulator.state.fleet.vaults[vault_id.lower()].mappings[0].fabric
     answer = await arm.get(vault_id + tail.format(fabric=fabric))
@@ -126,7 +149,7 @@ async def test_an_unknown_fabric_or_container_is_404(arm, emulator, tail: str) -
 
 
 async def test_vault_list_forbidden_vaults_refuse_the_vault_level_list_only(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(SPEC.model_copy(update={"vault_list_forbidden_share": 0.5}))
     arm = arm_for(server)
@@ -141,7 +164,7 @@ async def test_vault_list_forbidden_vaults_refuse_the_vault_level_list_only(
         assert answer.body["error"]["code"] == "AuthorizationFailed"
         action = "Microsoft.RecoveryServices/vaults/replicationProtectionContainerMappings/read"
         assert f"'{action}'" in answer.body["error"]["message"]
-        assert len(await _long_way(arm, vault_id)) == len(server.state.vault(vault_id).mappings)
+        assert len(await _long_way(arm, vault_id)) == len(_vault(server.state, vault_id).mappings)
     assert server.state.counters.faults["vault_list_forbidden"] == len(forbidden)
 
 

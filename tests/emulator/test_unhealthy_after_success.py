@@ -4,7 +4,11 @@ leaves the mapping Enabled and unhealthy; `unhealthy_after_success_rate` does so
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from arm_client import ArmAnswer, ArmFor, StartEmulator
+from asr_json import MappingJson, read_mapping
 from requests_for_tests import ACCOUNT, enable, mapping_in
 
 from orchestrator.emulator import (
@@ -15,6 +19,7 @@ from orchestrator.emulator import (
     AutomationAccountSpec,
     Condition,
     FleetSpec,
+    ManualClock,
     Shares,
 )
 
@@ -46,7 +51,13 @@ def _spec(*accounts: AutomationAccountSpec, **changes: object) -> FleetSpec:
     )
 
 
-async def _enable(start_emulator, arm_for, clock, spec: FleetSpec, **provider: object):
+async def _enable(
+    start_emulator: StartEmulator,
+    arm_for: ArmFor,
+    clock: ManualClock,
+    spec: FleetSpec,
+    **provider: object,
+) -> tuple[MappingJson, Any, ArmAnswer]:
     """Enable a mapping with the fleet's account; (its JSON after the operation, the status)."""
     server = await start_emulator(spec)
     arm = arm_for(server)
@@ -55,10 +66,11 @@ async def _enable(start_emulator, arm_for, clock, spec: FleetSpec, **provider: o
     accepted = await arm.patch(mapping_id, body)
     clock.advance(10)
     status = await arm.get(accepted.headers["Azure-AsyncOperation"])
-    return server.state.mapping(mapping_id), status.body, accepted
+    return read_mapping(server.state, mapping_id), status.body, accepted
 
 
-def _health(mapping) -> tuple[str, list[str]]:
+def _health(mapping: MappingJson) -> tuple[str, list[str]]:
+
     properties = mapping["properties"]
     return properties["health"], [e["errorCode"] for e in properties["healthErrorDetails"]]
 
@@ -67,7 +79,7 @@ SYSTEM = {"automationAccountAuthenticationType": "SystemAssignedIdentity"}
 
 
 async def test_a_fit_account_leaves_the_mapping_enabled_and_healthy(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     mapping, status, _ = await _enable(start_emulator, arm_for, emulator_clock, _spec(), **SYSTEM)
     assert status["status"] == "Succeeded"
@@ -76,7 +88,7 @@ async def test_a_fit_account_leaves_the_mapping_enabled_and_healthy(
 
 
 async def test_an_account_without_rights_on_the_vault_succeeds_unhealthy(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     spec = _spec(AutomationAccountSpec(id="fleet", rights_on_vaults=False))
     mapping, status, _ = await _enable(start_emulator, arm_for, emulator_clock, spec, **SYSTEM)
@@ -88,7 +100,10 @@ async def test_an_account_without_rights_on_the_vault_succeeds_unhealthy(
 
 @pytest.mark.parametrize("identity", ["None", None, "UserAssigned"])
 async def test_system_assigned_identity_asked_of_an_account_without_one_succeeds_unhealthy(
-    start_emulator, arm_for, emulator_clock, identity: str | None
+    start_emulator: StartEmulator,
+    arm_for: ArmFor,
+    emulator_clock: ManualClock,
+    identity: str | None,
 ) -> None:
     spec = _spec(AutomationAccountSpec(id="fleet", identity=identity))
     mapping, status, _ = await _enable(start_emulator, arm_for, emulator_clock, spec, **SYSTEM)
@@ -97,7 +112,7 @@ async def test_system_assigned_identity_asked_of_an_account_without_one_succeeds
 
 
 async def test_run_as_account_asks_nothing_of_the_accounts_identity(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     spec = _spec(AutomationAccountSpec(id="fleet", identity="None"))
     mapping, _, _ = await _enable(
@@ -108,7 +123,7 @@ async def test_run_as_account_asks_nothing_of_the_accounts_identity(
 
 
 async def test_an_account_that_does_not_exist_fails_the_operation(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server = await start_emulator(_spec())
     arm = arm_for(server)
@@ -128,7 +143,7 @@ async def test_an_account_that_does_not_exist_fails_the_operation(
 
 
 async def test_a_sync_patch_naming_a_missing_account_is_refused_at_once(
-    start_emulator, arm_for
+    start_emulator: StartEmulator, arm_for: ArmFor
 ) -> None:
     server = await start_emulator(_spec(sync_patch_rate=1.0))
     mapping_id = mapping_in(server, Condition.NEEDS_CHANGE)
@@ -138,7 +153,7 @@ async def test_a_sync_patch_naming_a_missing_account_is_refused_at_once(
 
 
 async def test_without_checks_an_unknown_account_enables_healthy(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     server = await start_emulator(_spec(check_automation_accounts=False))
     arm = arm_for(server)
@@ -149,11 +164,11 @@ async def test_without_checks_an_unknown_account_enables_healthy(
     accepted = await arm.patch(mapping_id, enable(automationAccountArmId=unknown, **SYSTEM))
     emulator_clock.advance(10)
     assert (await arm.get(accepted.headers["Azure-AsyncOperation"])).body["status"] == "Succeeded"
-    assert _health(server.state.mapping(mapping_id)) == ("Normal", [])
+    assert _health(read_mapping(server.state, mapping_id)) == ("Normal", [])
 
 
 async def test_unhealthy_after_success_rate_leaves_a_warning_on_a_fit_enable(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     spec = _spec(unhealthy_after_success_rate=1.0)
     mapping, status, _ = await _enable(start_emulator, arm_for, emulator_clock, spec, **SYSTEM)
@@ -162,7 +177,7 @@ async def test_unhealthy_after_success_rate_leaves_a_warning_on_a_fit_enable(
 
 
 async def test_a_repair_with_a_fit_account_clears_the_health_errors(
-    start_emulator, arm_for, emulator_clock
+    start_emulator: StartEmulator, arm_for: ArmFor, emulator_clock: ManualClock
 ) -> None:
     unfit = AutomationAccountSpec(id="fleet", rights_on_vaults=False)
     server = await start_emulator(_spec(unfit, AutomationAccountSpec(id=ACCOUNT)))
@@ -171,7 +186,7 @@ async def test_a_repair_with_a_fit_account_clears_the_health_errors(
     fleet_account = server.state.fleet.automation_account
     await arm.patch(mapping_id, enable(automationAccountArmId=fleet_account, **SYSTEM))
     emulator_clock.advance(10)
-    assert _health(server.state.mapping(mapping_id))[0] == "Critical"
+    assert _health(read_mapping(server.state, mapping_id))[0] == "Critical"
     await arm.patch(mapping_id, enable(**SYSTEM))  # the fit account
     emulator_clock.advance(10)
-    assert _health(server.state.mapping(mapping_id)) == ("Normal", [])
+    assert _health(read_mapping(server.state, mapping_id)) == ("Normal", [])

@@ -54,8 +54,9 @@ def test_peak_counts_arrivals_whether_admitted_or_not() -> None:
     gaps=st.lists(st.floats(0.0, 20.0, allow_nan=False), min_size=1, max_size=60),
 )
 def test_admissions_never_exceed_the_limit_and_refusals_happen_only_when_full(
-    calls, per, gaps
+    calls: int, per: float, gaps: list[float]
 ) -> None:
+
     window = SlidingWindow(calls, per)
     admitted: list[float] = []
     now = 0.0

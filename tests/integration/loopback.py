@@ -255,8 +255,8 @@ class HostileArm:
         if len(parts) == 8 and parts[5].lower() == "microsoft.automation":
             return _json({"id": request.path, "identity": {"type": "SystemAssigned"}})
         if parts[0] == "operations" and len(parts) == 3:
-            script = self.vaults.get(parts[1], VaultScript())
-            return await (script.status or succeeded)(request, self)
+            operation_vault = self.vaults.get(parts[1], VaultScript())
+            return await (operation_vault.status or succeeded)(request, self)
         script = self.vaults.get(parts[7] if len(parts) > 7 else "")
         if script is None:
             return not_found()

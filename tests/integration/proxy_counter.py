@@ -15,7 +15,7 @@ from proxy.http.parser import HttpParser
 from proxy.http.proxy import HttpProxyBasePlugin
 
 
-class RequestCounter(HttpProxyBasePlugin):  # type: ignore[misc]  # proxy.py's types are partial
+class RequestCounter(HttpProxyBasePlugin):
     """Appends each relayed request to ``$PROXY_REQUESTS_FILE``, then relays it unchanged."""
 
     def handle_client_request(self, request: HttpParser) -> HttpParser:

@@ -37,9 +37,9 @@ def _json(body: Any, status: int = 200, **headers: str) -> web.Response:
 
 
 def json_answer(
-    make: Callable[[web.Request, HostileArm], Any], status: int = 200, **headers: str
+    make: Callable[[web.Request, HostileArm], Any], status: int = 200, /, **headers: str
 ) -> Answer:
-    """An answer whose JSON body is ``make(request, server)``."""
+    """An answer whose JSON body is ``make(request, server)``; ``headers`` go with it."""
 
     async def answer(request: web.Request, server: HostileArm) -> web.StreamResponse:
         await request.read()

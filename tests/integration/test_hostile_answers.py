@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,9 @@ def _throttled(retry_after: str | None) -> Answer:
 
 ACCEPTED = _accepted_with()
 SUCCEEDED_STATUS = json_answer(lambda r, s: {"status": "Succeeded"})
-USERINFO = lambda request, server: str(request.url.with_user("admin").with_password("hunter2"))  # noqa: E731
+USERINFO: Callable[[web.Request, HostileArm], str] = lambda request, server: str(  # noqa: E731
+    request.url.with_user("admin").with_password("hunter2")
+)
 THROTTLED_TWICE = {  # name -> Retry-After of the two 429s before the PATCH is accepted
     "throttled-minus-one": "-1",
     "throttled-zero": "0",

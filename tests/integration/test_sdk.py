@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
+from asr_json import read_mapping
 from azure.identity.aio import ManagedIdentityCredential
 from azure.mgmt.recoveryservicessiterecovery import models
 from azure.mgmt.recoveryservicessiterecovery.aio import SiteRecoveryManagementClient
@@ -33,7 +34,15 @@ FLEET = {
     "operation_failure_rate": 0.0,
 }
 API_VERSION = "2021-12-01"
-HTTP = {"enforce_https": False}  # the emulator serves plain HTTP on loopback
+
+
+class _Transport(TypedDict):
+    """What each SDK call is given on top: azure-core's ``enforce_https``."""
+
+    enforce_https: bool
+
+
+HTTP: _Transport = {"enforce_https": False}  # the emulator serves plain HTTP on loopback
 
 
 @pytest.fixture
@@ -62,7 +71,7 @@ def settings(details: Any) -> tuple[str | None, str | None, str | None]:
         keys = ("agent_auto_update_status", "automation_account_arm_id", "authentication_type")
     else:  # the SDK's model, a mapping of REST names
         keys = ("agentAutoUpdateStatus", "automationAccountArmId", "automationAccountAuthenticationType")  # fmt: skip
-    return tuple(details.get(key) for key in keys)  # type: ignore[return-value]
+    return tuple(details.get(key) for key in keys)
 
 
 def _parts(mapping_id: str) -> tuple[str, str, str, str, str]:
@@ -82,8 +91,9 @@ async def test_the_sdk_reads_what_the_tool_plans_and_its_update_lands_as_planned
     assert API_VERSION in ASR_VERSIONS
     mappings = client.replication_protection_container_mappings
     listed: dict[str, Any] = {}
-    for vault in server.state.fleet.vaults.values():
-        async for mapping in mappings.list(vault.resource_group, vault.name, **HTTP):
+    for record in server.state.fleet.vaults.values():
+        async for mapping in mappings.list(record.resource_group, record.name, **HTTP):
+            assert mapping.id is not None
             listed[mapping.id.lower()] = mapping
     by_container: dict[str, Any] = {}
     for group, vault, fabric, container in {_parts(key)[:4] for key in listed}:
@@ -91,6 +101,7 @@ async def test_the_sdk_reads_what_the_tool_plans_and_its_update_lands_as_planned
             group, vault, fabric, container, **HTTP
         )
         async for mapping in pager:
+            assert mapping.id is not None
             by_container[mapping.id.lower()] = mapping
     assert by_container.keys() == listed.keys() == set(server.state.fleet.mappings)
 
@@ -122,7 +133,8 @@ async def test_the_sdk_reads_what_the_tool_plans_and_its_update_lands_as_planned
     assert poller.status() == "Succeeded"
     expected = ("Enabled", fleet_account(server), "SystemAssignedIdentity")
     assert settings(desired) == expected
+    assert updated.properties is not None
     assert settings(updated.properties.provider_specific_details) == expected
-    now = server.state.mapping(key)["properties"]["providerSpecificDetails"]
+    now = read_mapping(server.state, key)["properties"]["providerSpecificDetails"]
     assert settings(now) == expected
     assert server.state.counters.operations_started == 1  # one PATCH, tracked to its end

@@ -14,7 +14,8 @@ to ARM). Every token the server issued is searched for, whole and by its random 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import pytest
 from aiohttp import web
@@ -79,8 +80,16 @@ def _talkative() -> HostileArm:
     )
 
 
+class _Talk(TypedDict):
+    """What the talkative runs share, for `against`."""
+
+    config: Mapping[str, Any]
+    env: Mapping[str, str]
+    log_level: str
+
+
 def _jobs() -> dict[str, Job]:
-    talk = {
+    talk: _Talk = {
         "config": {"timeout_minutes": TALK_SECONDS / 60},
         "env": {"AZURE_CLIENT_SECRET": CLIENT_SECRET},
         "log_level": "debug",

@@ -129,12 +129,13 @@ async def run_on_terminal(
         os.close(main)
         if proc.returncode is None:
             proc.kill()
+    assert proc.returncode is not None  # communicate() returned: the process has exited
     text = ANSI.sub("", raw.decode(errors="replace")).replace("\r\n", "\n")
     return TerminalRun(proc.returncode, text, (out or b"").decode(), (err or b"").decode())
 
 
 def _report(path: Path) -> dict[str, Any]:
-    report = json.loads(path.read_text())
+    report: dict[str, Any] = json.loads(path.read_text())
     assert_valid_report(report)
     return report
 

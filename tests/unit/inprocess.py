@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import quote
 
 import yaml
 from azure.core.credentials import AccessToken
+from credential_stub import CredentialStub
 from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.testing import capture_logs
 from virtual_clock import run_virtual
@@ -72,7 +73,7 @@ class EmulatorTransport:
         return None
 
 
-class EmulatorCredential:
+class EmulatorCredential(CredentialStub):
     """An AsyncTokenCredential asking the emulator's managed-identity endpoint, in process."""
 
     def __init__(self, state: EmulatorState) -> None:
@@ -93,9 +94,6 @@ class EmulatorCredential:
         body = answer.json()
         return AccessToken(body["access_token"], int(body["expires_on"]))
 
-    async def close(self) -> None:
-        return None
-
 
 @dataclass
 class InProcessRun:
@@ -108,7 +106,7 @@ class InProcessRun:
     transport: EmulatorTransport
     directory: Path
     virtual_seconds: float = 0.0
-    events: list[dict[str, Any]] = field(default_factory=list)  # the run's log events
+    events: list[MutableMapping[str, Any]] = field(default_factory=list)  # the run's log events
 
     def results(self) -> dict[str, str]:
         assert self.report is not None
@@ -117,6 +115,19 @@ class InProcessRun:
     def mappings(self) -> list[dict[str, Any]]:
         assert self.report is not None
         return [m for v in self.report["vaults"] for m in v["mappings"]]
+
+
+class RunOptions(TypedDict, total=False):
+    """The `RunArgs` fields a run may set beside its command and config."""
+
+    report: str | None
+    metrics_file: str | None
+    vaults: tuple[str, ...]
+    subscriptions: tuple[str, ...]
+    max_changes: int | None
+    resume: str | None
+    retry: str | None
+    restore: str | None
 
 
 @dataclass
@@ -157,7 +168,7 @@ class Rig:
         *,
         before: Callable[[EmulatorState], None] | None = None,
         transport: Callable[[EmulatorState], EmulatorTransport] | None = None,
-        **args: Any,
+        **args: Unpack[RunOptions],
     ) -> InProcessRun:
         """Run ``command`` on virtual time; ``args`` are `RunArgs` fields (vaults=, retry=…)."""
         path = config or self.write_config()
@@ -165,12 +176,8 @@ class Rig:
         report_path.unlink(missing_ok=True)
         out = io.StringIO()
         transport_ = (transport or EmulatorTransport)(self.state)
-        run_args = RunArgs(
-            command=Command(command),
-            config=str(path),
-            report=args.pop("report", str(report_path)),
-            **args,
-        )
+        options: RunOptions = {"report": str(report_path), **args}
+        run_args = RunArgs(command=Command(command), config=str(path), **options)
         terminal = Terminal(stdout=out, stdout_is_tty=False, show=None)
 
         async def main() -> tuple[int, float]:

@@ -24,6 +24,7 @@ from aioresponses import aioresponses
 from aioresponses.compat import normalize_url
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
+from credential_stub import CredentialStub
 from multidict import CIMultiDict, CIMultiDictProxy
 from structlog.testing import capture_logs
 from yarl import URL
@@ -69,7 +70,7 @@ def bearer(n: int) -> str:
     return f"Bearer {token(n)}"
 
 
-class FakeCredential:
+class FakeCredential(CredentialStub):
     """An AsyncTokenCredential handing out token(1), token(2), … (or raising ``error``).
 
     ``same_token``: always token(1); ``same_token_times``: token(1) for that many calls, then new
@@ -120,7 +121,7 @@ class Rig:
         self.limiters = LimiterRegistry(set_limit=SET_QUOTA, get_limit=get_quota, scope=scope)
         self.secrets = Secrets()
         tokens = TokenProvider(
-            self.credential,  # type: ignore[arg-type]  # duck-typed AsyncTokenCredential
+            self.credential,
             "https://management.core.windows.net//.default",
             credential_name="managed_identity",
             secrets=self.secrets,
@@ -838,7 +839,7 @@ async def test_every_request_has_a_total_time_limit() -> None:
     session = _SilentSession()
     client = ArmClient(
         AiohttpTransport(session),  # type: ignore[arg-type]  # a fake session
-        TokenProvider(FakeCredential(), "s", credential_name="x"),  # type: ignore[arg-type]
+        TokenProvider(FakeCredential(), "s", credential_name="x"),
         LimiterRegistry(set_limit=SET_QUOTA, get_limit=GET_QUOTA, scope=LimitScope.RUN),
         endpoint=ENDPOINT,
         api_version=API,

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from arm_stub import ArmStub
 from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
 
@@ -68,7 +69,7 @@ def unreadable(status: int | None) -> Answer:
     return raise_it
 
 
-class ScriptedArm:
+class ScriptedArm(ArmStub):
     """The part of ArmApi a ChangeSender uses: every PATCH answered by ``patch_answer``, the
     mapping read back still ``Disabled``; what was sent, and when (virtual seconds)."""
 
@@ -131,7 +132,7 @@ def settle(patch_answer: Answer, *, for_seconds: float = 600.0) -> tuple[Mapping
         hooks = ChangeHooks(lambda *_: None, lambda *_: None, lambda _: None)
         sender = ChangeSender(
             arm,
-            Poller(arm),  # type: ignore[arg-type]  # only the methods a ChangeSender calls
+            Poller(arm),
             hooks,
             journal=None,
             stopping=asyncio.Event(),

@@ -19,6 +19,7 @@ from azure.identity.aio import (
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
+from credential_stub import CredentialStub
 
 from orchestrator.arm.credentials import (
     TAKES_CLIENT_ID,
@@ -44,7 +45,7 @@ class FakeClock:
         return self.now
 
 
-class FakeCredential:
+class FakeCredential(CredentialStub):
     """An AsyncTokenCredential handing out scripted tokens; ``gate`` holds every fetch until set."""
 
     def __init__(
@@ -85,7 +86,7 @@ def provider(
     credential: FakeCredential, clock: FakeClock | None = None, secrets: Secrets | None = None
 ) -> TokenProvider:
     return TokenProvider(
-        credential,  # type: ignore[arg-type]  # duck-typed AsyncTokenCredential
+        credential,
         SCOPE,
         credential_name="managed_identity",
         refresh_margin=300.0,

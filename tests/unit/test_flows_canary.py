@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flows import ALL_CHANGE, codes, consistent, rig
@@ -140,7 +141,9 @@ def test_a_flag_the_config_does_not_allow_exits_2_and_sends_nothing(
     if value == "another":
         given = str(_report_of_another_fleet(tmp_path))
 
-    run = r.run(config=config, **{flag: given})
+    # `flag` names a RunArgs field, and `given` is of that field's type (a tuple or a path).
+    options: dict[str, Any] = {flag: given}
+    run = r.run(config=config, **options)
 
     assert run.exit_code == 2
     assert sum(r.state.counters.requests.values()) == 0

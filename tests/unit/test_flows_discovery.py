@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asr_json import read_mapping
 from flows import consistent, rig
 from inprocess import InProcessRun, Rig
 
@@ -136,13 +137,15 @@ def test_explicit_and_discovered_vaults_merge_once_and_keep_their_overrides(
     assert run.report is not None
     for vault in run.report["vaults"]:
         for mapping in vault["mappings"]:
-            now = r.state.mapping(mapping["id"])["properties"]["providerSpecificDetails"]
+            now = read_mapping(r.state, mapping["id"])["properties"]["providerSpecificDetails"]
             if vault["id"].lower() == disabled.lower():
                 assert now["agentAutoUpdateStatus"] == "Disabled", mapping["id"]
                 continue
             assert now["agentAutoUpdateStatus"] == "Enabled", mapping["id"]
             account = OTHER_ACCOUNT if vault["id"].lower() == elsewhere.lower() else r.account
-            assert now["automationAccountArmId"].lower() == account.lower(), mapping["id"]
+            account_id = now["automationAccountArmId"]
+            assert account_id is not None, mapping["id"]
+            assert account_id.lower() == account.lower(), mapping["id"]
 
 
 CLOUDS = [

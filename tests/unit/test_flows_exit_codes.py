@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from flows import ALL_CHANGE, codes, consistent, rig
@@ -19,7 +20,9 @@ from orchestrator.app.lock import RunLock
 from orchestrator.emulator import EmulatorState
 
 
-def _signal_after(seconds: float, signum: signal.Signals = signal.SIGINT) -> object:
+def _signal_after(
+    seconds: float, signum: signal.Signals = signal.SIGINT
+) -> Callable[[EmulatorState], None]:
     """A `before` hook: the run gets ``signum`` after ``seconds`` of its (virtual) time."""
 
     def schedule(_: EmulatorState) -> None:

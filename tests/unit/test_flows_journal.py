@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from flows import ALL_CHANGE, by_id, consistent, rig, watched
@@ -47,8 +48,8 @@ def test_the_next_apply_takes_over_journalled_operations_and_patches_none_of_the
     # Tracked at once: read right after discovery and the vaults' first listings, before
     # anything else of the run (each vault's read-back comes only once its operations ended).
     reads = [url.split("?")[0] for _, url in second.transport.sent if "/msi/" not in url]
-    first = reads[: 2 + len(r.state.vault_ids()) + len(accepted)]
-    assert {str(line["url"]).split("?")[0] for line in accepted} <= set(first)
+    earliest = reads[: 2 + len(r.state.vault_ids()) + len(accepted)]
+    assert {str(line["url"]).split("?")[0] for line in accepted} <= set(earliest)
     assert {e["event"]: e.get("count") for e in second.events}["operations_resumed"] == len(
         accepted
     )
@@ -80,7 +81,7 @@ def test_a_torn_last_journal_line_is_skipped(tmp_path: Path) -> None:
     assert consistent(second, exit_code=0, since=since)["succeeded"] == len(second.mappings())
 
 
-def _interrupt_after(seconds: float) -> object:
+def _interrupt_after(seconds: float) -> Callable[[EmulatorState], None]:
     def schedule(_: EmulatorState) -> None:
         asyncio.get_running_loop().call_later(seconds, os.kill, os.getpid(), signal.SIGINT)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from asr_json import read_mapping
 from fleet_checks import patched
 from flows import by_id, rig
 from inprocess import Rig
@@ -66,7 +67,7 @@ def test_keep_moves_each_mapping_to_a_managed_identity_on_its_own_account(tmp_pa
     mappings = by_id(run)
     for key, own in originals.items():
         assert mappings[key]["result"] == "succeeded", key
-        now = r.state.mapping(key)["properties"]["providerSpecificDetails"]
+        now = read_mapping(r.state, key)["properties"]["providerSpecificDetails"]
         assert now["agentAutoUpdateStatus"] == "Enabled"
         assert now["automationAccountArmId"] == own
         assert now["automationAccountAuthenticationType"] == "SystemAssignedIdentity"

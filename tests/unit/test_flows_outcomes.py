@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from asr_json import read_mapping
 from fleet_checks import patched
 from flows import ALL_CHANGE, by_id, codes, consistent, rig
 
@@ -149,8 +150,10 @@ def test_templates_and_per_subscription_accounts_reach_the_patch_bodies(tmp_path
     assert consistent(run, account=wanted, exit_code=0)["succeeded"] == len(run.mappings())
     for vault in r.state.fleet.vaults.values():
         for record in vault.mappings:
-            now = r.state.mapping(record.key)["properties"]["providerSpecificDetails"]
-            assert now["automationAccountArmId"].lower() == wanted(vault.id).lower(), record.key
+            now = read_mapping(r.state, record.key)["properties"]["providerSpecificDetails"]
+            account_id = now["automationAccountArmId"]
+            assert account_id is not None, record.key
+            assert account_id.lower() == wanted(vault.id).lower(), record.key
             assert by_id(run)[record.key]["desired"]["automation_account_arm_id"] == wanted(
                 vault.id
             )

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from asr_json import read_mappings
 from flows import by_id, rig
 
 from orchestrator.emulator import EmulatorState
@@ -22,8 +23,8 @@ MIXED = {
 
 def settings(state: EmulatorState) -> dict[str, dict[str, Any]]:
     """Each A2A mapping's auto-update settings, by lower-cased id."""
-    found = {}
-    for mapping in state.mappings():
+    found: dict[str, dict[str, Any]] = {}
+    for mapping in read_mappings(state):
         details = mapping["properties"].get("providerSpecificDetails") or {}
         if details.get("instanceType") == "A2A":
             found[mapping["id"].lower()] = {key: details.get(key) for key in FIELDS}

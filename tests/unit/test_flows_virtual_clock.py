@@ -13,21 +13,23 @@ import asyncio
 import threading
 from typing import Any
 
+from arm_stub import ArmStub
 from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
 
-from orchestrator.arm.api import ArmResponse
-from orchestrator.work.lro import StrategyKind, strategy_of
+from orchestrator.arm.api import ArmResponse, CallCounters
+from orchestrator.work.lro import PollVerdict, StrategyKind, strategy_of
 from orchestrator.work.poller import Poller, TrackedOperation
 
 COARSE = 0.5  # the loop may run a timer this early
 WATCHDOG_SECONDS = 5.0  # real seconds: a spinning loop is cancelled, and the test fails
 
 
-class DoneAtOnce:
+class DoneAtOnce(ArmStub):
     """An ArmApi whose status reads all say Succeeded; it notes when each came."""
 
     def __init__(self) -> None:
+        self.counters = CallCounters()
         self.reads: list[float] = []
 
     async def get(self, url: str, **_: Any) -> ArmResponse:
@@ -43,7 +45,12 @@ def test_a_read_due_after_an_early_timer_is_waited_for_not_spun_for() -> None:
     async def main() -> bool:
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
-        poller = Poller(client)  # type: ignore[arg-type]  # only `get` is used
+
+        def finished(_: TrackedOperation, verdict: PollVerdict) -> None:
+            ended.append(str(verdict.verdict))
+            done.set()
+
+        poller = Poller(client)
         operation = TrackedOperation(
             strategy=strategy_of(StrategyKind.AZURE_ASYNC_OPERATION, "https://arm/op"),
             subscription_id="s",
@@ -51,7 +58,7 @@ def test_a_read_due_after_an_early_timer_is_waited_for_not_spun_for() -> None:
             started=loop.time(),
             not_before=loop.time() + 1.0,  # the server's Retry-After: read no sooner
             resumed=True,
-            on_done=lambda op, verdict: (ended.append(str(verdict.verdict)), done.set()),
+            on_done=finished,
         )
         poller.track(operation)
         loop.call_at(0.7, lambda: None)  # time stops here; the poller's timer is then "due"

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from arm_stub import ArmStub
 from inprocess import Rig
 from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
 
-from orchestrator.arm.api import ArmResponse
+from orchestrator.arm.api import ArmResponse, CallCounters
 from orchestrator.asr.rules import Verdict
 from orchestrator.work.durations import DurationModel
 from orchestrator.work.lro import AsyncOperationPolling, PollVerdict, StrategyKind
@@ -60,7 +61,7 @@ def stamp(seconds: float) -> str:
 
 
 @dataclass
-class Operations:
+class Operations(ArmStub):
     """A fake ARM: each status URL is an operation that ends (succeeds) at a loop time.
 
     ``server_offset`` is added to the endTime it prints (a server whose clock or times are off);
@@ -76,6 +77,7 @@ class Operations:
     reads: list[tuple[str, float]] = field(default_factory=list)
     in_flight: Counter[str] = field(default_factory=Counter)
     overlapping: int = 0  # reads of a URL that began while another read of it was in flight
+    counters: CallCounters = field(default_factory=CallCounters)
 
     def add(self, name: str, *, start: float, duration: float) -> str:
         url = f"{BASE}/{name}"
@@ -87,7 +89,13 @@ class Operations:
         return None
 
     async def get(
-        self, url: str, *, subscription_id: str, priority: float = 0.0, attempts: int | None = None
+        self,
+        url: str,
+        *,
+        subscription_id: str,
+        priority: float = 0.0,
+        attempts: int | None = None,
+        reserve: int = 0,
     ) -> ArmResponse:
         assert subscription_id == SUB
         self.reads.append((url, now()))
@@ -170,7 +178,7 @@ def test_a_resumed_operation_is_read_at_once() -> None:
     ended = Ended(1)
 
     async def main() -> float:
-        poller = Poller(arm, model=taught([600.0] * 10))  # type: ignore[arg-type]
+        poller = Poller(arm, model=taught([600.0] * 10))
         runner = asyncio.create_task(poller.run())
         await asyncio.sleep(7.0)
         url = arm.add("resumed", start=-100.0, duration=100.0)  # long done: ended at 0
@@ -204,11 +212,11 @@ def test_resumed_operations_are_read_at_once_and_counted_as_running() -> None:
     ]
 
     async def main() -> tuple[int, list[float]]:
-        poller = Poller(arm, model=taught([600.0] * 10))  # type: ignore[arg-type]
+        poller = Poller(arm, model=taught([600.0] * 10))
         hooks = TakeoverHooks(
             conclude=lambda *_: None, redecide=lambda *_: None, changed=lambda: None
         )
-        takeover = Takeover(arm, poller, progress, points, hooks, journal=None)  # type: ignore[arg-type]
+        takeover = Takeover(arm, poller, progress, points, hooks, journal=None)
         runner = asyncio.create_task(poller.run())
         await asyncio.sleep(3.0)
         takeover.track_all()
@@ -230,7 +238,7 @@ def test_no_read_waits_longer_than_max_poll_interval() -> None:
     url = arm.add("slow", start=0.0, duration=NEVER)
 
     async def main() -> list[float]:
-        poller = Poller(arm, model=taught([3_600.0] * 10))  # type: ignore[arg-type]
+        poller = Poller(arm, model=taught([3_600.0] * 10))
         runner = asyncio.create_task(poller.run())
         poller.track(tracked(url, Ended(1)))
         await asyncio.sleep(1_000.0)
@@ -251,7 +259,7 @@ def test_no_read_is_scheduled_past_the_deadline(model: DurationModel | None) -> 
     deadline = 300.0
 
     async def main() -> list[float]:
-        poller = Poller(arm, model=model, deadline=deadline)  # type: ignore[arg-type]
+        poller = Poller(arm, model=model, deadline=deadline)
         runner = asyncio.create_task(poller.run())
         poller.track(tracked(url, Ended(1)))
         await asyncio.sleep(1_000.0)
@@ -272,7 +280,7 @@ def test_an_operation_is_read_by_one_task_at_a_time_and_ends_once() -> None:
     ended = Ended(len(durations))
 
     async def main() -> int:
-        poller = Poller(arm)  # type: ignore[arg-type]
+        poller = Poller(arm)
         runner = asyncio.create_task(poller.run())
         for n, duration in enumerate(durations):
             poller.track(tracked(arm.add(f"op-{n}", start=0.0, duration=duration), ended))
@@ -299,7 +307,7 @@ def test_while_the_model_knows_nothing_scouts_are_read_one_at_a_time() -> None:
     flight: list[int] = []
 
     async def main() -> None:
-        poller = Poller(arm)  # type: ignore[arg-type]
+        poller = Poller(arm)
         for n, duration in enumerate(durations):
             poller.track(tracked(arm.add(f"op-{n}", start=0.0, duration=duration), ended))
         watcher = asyncio.create_task(watch_flight(arm, flight, until=2.0))
@@ -328,7 +336,7 @@ def test_a_learned_duration_is_never_more_than_the_poller_saw(offset: float) -> 
 
     async def main() -> None:
         ended = Ended(1)
-        poller = Poller(arm, model=model)  # type: ignore[arg-type]
+        poller = Poller(arm, model=model)
         poller.track(tracked(url, ended, not_before=2.5))
         await until_all_ended(poller, ended)
 
@@ -345,7 +353,7 @@ def test_a_server_duration_shorter_than_what_was_seen_is_learned() -> None:
 
     async def main() -> None:
         ended = Ended(1)
-        poller = Poller(arm, model=model)  # type: ignore[arg-type]
+        poller = Poller(arm, model=model)
         poller.track(tracked(url, ended, not_before=5.0))
         await until_all_ended(poller, ended)
 
@@ -364,7 +372,7 @@ def bulk_then_last(
     ended = Ended(len(durations) + 1)
 
     async def main() -> None:
-        poller = Poller(arm, model=taught(durations), spare=lambda _: spare)  # type: ignore[arg-type]
+        poller = Poller(arm, model=taught(durations), spare=lambda _: spare)
         runner = asyncio.create_task(poller.run())
         for n, duration in enumerate(durations):
             url = arm.add(f"op-{n}", start=now(), duration=duration)

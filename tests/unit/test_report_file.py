@@ -19,11 +19,11 @@ from report_examples import (
 )
 
 from orchestrator.errors import ReportError
+from orchestrator.output.atomic import remove_stale_temp_files
 from orchestrator.output.report import Report, SubscriptionReport, VaultReport
 from orchestrator.output.report_file import (
     check_writable,
     load_report,
-    remove_stale_temp_files,
     render_pieces,
     write_report,
 )

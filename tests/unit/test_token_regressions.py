@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import AccessToken
+from credential_stub import CredentialStub
 from inprocess import EmulatorCredential, EmulatorTransport, Rig
 from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
@@ -53,7 +54,7 @@ def wall() -> float:
     return EPOCH + asyncio.get_running_loop().time()
 
 
-class CachingCredential:
+class CachingCredential(CredentialStub):
     """Like azure-identity's cache: each token is reported valid ``lifetime`` s and handed back
     until then; ``fresh_each_call`` hands out a new one every call instead."""
 
@@ -122,7 +123,7 @@ def client(arm: EarlyRejectingArm, tokens: TokenProvider, attempts: int = 6) -> 
 
 def provider(credential: CachingCredential) -> TokenProvider:
     return TokenProvider(
-        credential,  # type: ignore[arg-type]  # duck-typed AsyncTokenCredential
+        credential,
         "https://management.core.windows.net//.default",
         credential_name="managed_identity",
         clock=wall,
@@ -204,7 +205,7 @@ def test_a_rejected_token_claiming_a_long_life_is_probed_with_backoff_not_waited
 # --- a whole run: every token rejected during discovery ----------------------------------------
 
 
-class CachedEmulatorCredential:
+class CachedEmulatorCredential(CredentialStub):
     """The in-process emulator's managed identity behind azure-identity's kind of cache: the
     same token until its own expiry."""
 
@@ -216,9 +217,6 @@ class CachedEmulatorCredential:
         if self._token is None or time.time() >= self._token.expires_on:
             self._token = await self._inner.get_token(*scopes, **kwargs)
         return self._token
-
-    async def close(self) -> None:
-        return None
 
 
 def test_tokens_rejected_during_discovery_end_in_a_report_not_a_crash(tmp_path: Path) -> None:
