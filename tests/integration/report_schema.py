@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the venv
+import jsonschema
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 REPORT_SCHEMA = SCHEMAS / "report.schema.json"

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the venv
+import jsonschema
 import pytest
 import yaml
 from cli_support import cli_env

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the venv
+import jsonschema
 import pytest
 import yaml
 from referencing import Registry, Resource

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the venv
+import jsonschema
 import pytest
 import yaml
 from azure.identity import AzureAuthorityHosts
