@@ -1,5 +1,5 @@
 """`python -m orchestrator` is the `asr-autoupdate` console script."""
 
-from orchestrator.cli import main
+from orchestrator.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

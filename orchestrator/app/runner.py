@@ -24,10 +24,9 @@ from contextlib import (
 )
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 import structlog
-from azure.core.credentials_async import AsyncTokenCredential
 
 from orchestrator.app.lock import RunLock
 from orchestrator.app.outputs import Outputs, write_outputs
@@ -52,6 +51,9 @@ from orchestrator.work.poller import Poller
 from orchestrator.work.progress import Phase, Progress
 from orchestrator.work.records import Ending, VaultWork
 from orchestrator.work.resume import ResumePoint, merge_points
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
 
 INTERRUPT_GRACE_SECONDS: Final = 3.0
 

@@ -3,6 +3,10 @@
 azure-identity's credentials do not de-duplicate concurrent cold ``get_token`` calls: a fleet
 that fans out over hundreds of vaults would send hundreds of token requests at once.
 :class:`TokenProvider` keeps one token per scope and lets exactly one request fetch it.
+
+azure-identity (with MSAL, requests and cryptography under it) is imported when a credential is
+built, not with this module: the config names the credential kinds, and ``validate``, ``schema``
+and ``report`` never authenticate.
 """
 
 from __future__ import annotations
@@ -11,21 +15,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Final, assert_never
-
-from azure.core.credentials import AccessToken
-from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import AzureError
-from azure.identity.aio import (
-    AzureCliCredential,
-    DefaultAzureCredential,
-    EnvironmentCredential,
-    ManagedIdentityCredential,
-    WorkloadIdentityCredential,
-)
+from typing import TYPE_CHECKING, Final, assert_never
 
 from orchestrator.errors import AuthenticationError, StaleTokenError
 from orchestrator.secrets import Secrets
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken
+    from azure.core.credentials_async import AsyncTokenCredential
 
 # Refresh a token this long before it expires, so no request leaves with one about to lapse;
 # a short-lived token is refreshed at half its life instead.
@@ -54,6 +51,15 @@ def build_credential(
     Raises :class:`AuthenticationError` when the credential cannot even be built (a workload
     identity without its environment variables, for example).
     """
+    from azure.core.exceptions import AzureError
+    from azure.identity.aio import (
+        AzureCliCredential,
+        DefaultAzureCredential,
+        EnvironmentCredential,
+        ManagedIdentityCredential,
+        WorkloadIdentityCredential,
+    )
+
     try:
         match kind:
             case CredentialKind.MANAGED_IDENTITY:
@@ -169,6 +175,8 @@ class TokenProvider:
             self._obtained_at = self._clock()
 
     async def _request(self) -> AccessToken:
+        from azure.core.exceptions import AzureError  # what any azure credential raises
+
         try:
             token = await self._credential.get_token(self.scope)
         except AzureError as exc:

@@ -92,9 +92,14 @@ _BOOLEAN_HINT: Final = " (YAML reads unquoted true/false/yes/no/on/off as boolea
 
 
 def pydantic_problems(
-    exc: ValidationError, root: type[BaseModel], union_tags: UnionTags
+    exc: ValidationError, root: type[BaseModel], union_tags: UnionTags, *, under: Loc = ()
 ) -> list[Problem]:
-    """Each error of validating ``root``, at its key path, worded for a YAML author."""
+    """Each error of validating ``root``, at its key path, worded for a YAML author.
+
+    ``under``: where ``root`` sits in the file, when it was validated on its own (a validator
+    then raises the problems as :class:`KeyedProblems`): the messages name the whole path,
+    the problems' paths stay relative to ``root``.
+    """
     problems: list[Problem] = []
     for error in exc.errors(include_url=False):
         loc = _clean_loc(error["loc"], union_tags)
@@ -102,7 +107,7 @@ def pydantic_problems(
         if isinstance(cause, KeyedProblems):
             problems.extend(Problem(loc + p.loc, p.message) for p in cause.problems)
         else:
-            problems.append(_problem_from(error, loc, root))
+            problems.append(_problem_from(error, loc, root, under))
     return problems
 
 
@@ -113,12 +118,12 @@ def _clean_loc(loc: Loc, union_tags: UnionTags) -> Loc:
     return tuple(loc)
 
 
-def _problem_from(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> Problem:
+def _problem_from(error: ErrorDetails, loc: Loc, root: type[BaseModel], under: Loc) -> Problem:
     kind, value = error["type"], error["input"]
     if kind == "missing":
         return Problem(loc, "required, but missing")
     if kind == "extra_forbidden":
-        return Problem(loc, _unknown_key(loc, root))
+        return Problem(loc, _unknown_key(loc, root, under))
     if kind == "invalid_key":
         return Problem(loc[:-1], f"keys must be strings, got {describe(value)}")
     if kind == "value_error":
@@ -128,9 +133,9 @@ def _problem_from(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> Probl
     return Problem(loc, f"{message}, got {describe(value)}{hint}")
 
 
-def _unknown_key(loc: Loc, root: type[BaseModel]) -> str:
+def _unknown_key(loc: Loc, root: type[BaseModel], under: Loc) -> str:
     name, parent = str(loc[-1]), loc[:-1]
-    where = f"in {_key_path(parent)}" if parent else "at the top level"
+    where = f"in {_key_path(under + parent)}" if under + parent else "at the top level"
     allowed = _fields_at(parent, root)
     close = difflib.get_close_matches(name, allowed, n=1)
     if close:

@@ -6,19 +6,18 @@ stderr is a terminal (the CLI decides). Nothing here changes what a run does or 
 - :class:`LiveProgress` redraws a :class:`~orchestrator.progress.Progress` snapshot a few times
   a second from a task on the event loop (no thread: the counters are read where they are
   written). While it runs, ``sys.stderr`` is rich's proxy, so lines written to stderr — the logs,
-  when they were configured with :class:`CurrentStderr` — print above the display, not through it.
+  when they were configured with :class:`~orchestrator.output.logs.CurrentStderr` — print above the display, not through it.
 - what follows a run (the summary, plan's changes, the failures) is :mod:`.summary`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, Self, TextIO, cast
+from typing import Final, Self, TextIO
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -34,35 +33,6 @@ from orchestrator.output.summary import print_outcome
 from orchestrator.work.progress import Progress, ProgressSnapshot
 
 REFRESH_SECONDS: Final = 0.25
-
-
-class CurrentStderr(io.TextIOBase):
-    """A text stream that writes to whatever ``sys.stderr`` is at the time of each write.
-
-    Configure logging with it (see :func:`log_stream`) so a :class:`LiveProgress`, which swaps
-    ``sys.stderr`` for rich's proxy while it runs, prints log lines above the display instead
-    of through it.
-    """
-
-    def __repr__(self) -> str:
-        return "<CurrentStderr>"
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return sys.stderr.isatty()
-
-    def fileno(self) -> int:
-        return sys.stderr.fileno()
-
-
-def log_stream() -> TextIO:
-    """The stream to configure logging with: stderr, whatever it is when a line is written."""
-    return cast("TextIO", CurrentStderr())
 
 
 def stderr_console(stream: TextIO | None = None) -> Console:

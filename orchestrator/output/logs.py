@@ -10,11 +10,12 @@ server echoing a token into a message cannot put it on stderr.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Final, Literal, TextIO
+from typing import Any, Final, Literal, TextIO, cast
 
 import structlog
 
@@ -68,6 +69,35 @@ class _Scrubbed:
     def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
         line = self._renderer(logger, name, event)
         return self._secrets.scrub(line if isinstance(line, str) else str(line))
+
+
+class CurrentStderr(io.TextIOBase):
+    """A text stream that writes to whatever ``sys.stderr`` is at the time of each write.
+
+    Configure logging with it (see :func:`log_stream`) so a :class:`~orchestrator.output.display.LiveProgress`, which swaps
+    ``sys.stderr`` for rich's proxy while it runs, prints log lines above the display instead
+    of through it.
+    """
+
+    def __repr__(self) -> str:
+        return "<CurrentStderr>"
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+
+def log_stream() -> TextIO:
+    """The stream to configure logging with: stderr, whatever it is when a line is written."""
+    return cast("TextIO", CurrentStderr())
 
 
 def default_format(stream: TextIO) -> LogFormat:

@@ -20,6 +20,7 @@ from typing import Any, Final
 import structlog
 
 from orchestrator.arm.api import ArmApi
+from orchestrator.asr.desired import Action
 from orchestrator.asr.mapping import MappingSnapshot, parse_mapping
 from orchestrator.asr.rules import Change, Refuse, Skip, Verdict, decide
 from orchestrator.errors import ArmError, ArmResponseError
@@ -119,6 +120,7 @@ class Engine:
             async with asyncio.TaskGroup() as group:
                 poller = group.create_task(self._poller.run())
                 self._takeover.track_all()
+                self._read_ahead(vaults)
                 patchers = [
                     group.create_task(self._patch_worker()) for _ in range(self._patch_count())
                 ]
@@ -137,6 +139,25 @@ class Engine:
         finally:
             for task in self._background:
                 task.cancel()
+
+    def _read_ahead(self, vaults: Sequence[VaultWork]) -> None:
+        """Read the first vault's Automation account as the listings start, not after them.
+
+        Read on first use, it would queue behind the fleet's listings, and the run's first
+        PATCH behind it. Ahead, it costs one read that no change may need; every other account
+        is read on first use (a template names one per vault).
+        """
+        if not self._options.preflight or not vaults:
+            return
+        target = vaults[0].target
+        account = target.desired.automation_account
+        if (
+            target.problem is None
+            and target.desired.action is Action.ENABLE
+            and account is not None
+            and not target.desired.keeps_account
+        ):
+            self._checks.read_ahead(account)
 
     def unended_resumed(self) -> list[ResumePoint]:
         """Resumed operations still open that no listed mapping took over."""

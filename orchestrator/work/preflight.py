@@ -7,6 +7,11 @@ to learn from hundreds of PATCHes. So the first change that would use an account
 read (concurrent ones share it); a missing account or a missing identity fails every mapping
 that would use it, unsent. An account this run may not read (403) is used unchecked, with a
 warning naming it and the role that would let the run read it; so is one whose read failed.
+
+An account may be read ahead (:meth:`AccountChecks.read_ahead`), before any change is known to
+use it: then the run's first change need not wait for a read queued behind the fleet's
+listings. What such a read found is said (logged, warned of) only once a change uses the
+account, so a read ahead that no change needed shows in nothing but the count of GETs.
 """
 
 from __future__ import annotations
@@ -38,13 +43,13 @@ class AccountFacts:
 
     exists: bool
     identity_type: str | None = None
-    unchecked: bool = False  # it could not be read: use it, with a warning
+    unchecked: tuple[str, str] | None = None  # it could not be read: (warning code, why)
 
 
 class AccountChecks:
     """Reads each Automation account once (single-flight) and judges each change against it."""
 
-    __slots__ = ("_client", "_facts", "_notice", "_priority")
+    __slots__ = ("_client", "_facts", "_notice", "_priority", "_told")
 
     def __init__(
         self, client: ArmApi, notice: Callable[[Notice], None], *, priority: float = -1.0
@@ -53,14 +58,22 @@ class AccountChecks:
         self._notice = notice  # where warnings go (the run's warnings)
         self._priority = priority
         self._facts: dict[str, asyncio.Future[AccountFacts]] = {}  # lower-cased id -> its read
+        self._told: set[str] = set()  # lower-cased ids whose read a change used, and was said
 
     def __repr__(self) -> str:
-        return f"<AccountChecks accounts={len(self._facts)}>"
+        return f"<AccountChecks accounts={len(self._facts)} used={len(self._told)}>"
+
+    def read_ahead(self, account: str) -> None:
+        """Start reading ``account`` now, before any change is known to use it (once)."""
+        self._read_once(account)
 
     async def refusal(self, account: str, authentication_type: str | None) -> ErrorInfo | None:
         """Why a change using ``account`` must not be sent, or None to send it."""
-        facts = await self._read_once(account)
-        if facts.unchecked:
+        facts = await asyncio.shield(self._read_once(account))
+        if account.lower() not in self._told:
+            self._told.add(account.lower())
+            self._tell(account, facts)
+        if facts.unchecked is not None:
             return None
         if not facts.exists:
             return ErrorInfo(
@@ -78,13 +91,13 @@ class AccountChecks:
             )
         return None
 
-    async def _read_once(self, account: str) -> AccountFacts:
+    def _read_once(self, account: str) -> asyncio.Future[AccountFacts]:
         key = account.lower()
         future = self._facts.get(key)
         if future is None:
             future = asyncio.ensure_future(self._read(account))
             self._facts[key] = future
-        return await asyncio.shield(future)
+        return future
 
     async def _read(self, account: str) -> AccountFacts:
         subscription_id = _subscription_of(account)
@@ -94,28 +107,33 @@ class AccountChecks:
                 url, subscription_id=subscription_id, priority=self._priority
             )
         except ArmError as exc:
-            return self._unchecked(account, UNCHECKED, f"{exc.code}: {exc.message}")
+            return AccountFacts(True, unchecked=(UNCHECKED, f"{exc.code}: {exc.message}"))
         if response.status == 200:
-            facts = AccountFacts(True, _identity_type(response.body))
-            _log.info("automation_account_checked", identity_type=facts.identity_type)
-            return facts
+            return AccountFacts(True, _identity_type(response.body))
         if response.status == 404:
-            _log.warning(NOT_FOUND, account=account)
             return AccountFacts(False)
         if response.status == 403:
-            return self._unchecked(
-                account,
-                UNREADABLE,
+            why = (
                 "this run's identity may not read it (403); give it `Reader` on the account "
-                "so the run can check the account before using it",
+                "so the run can check the account before using it"
             )
-        return self._unchecked(account, UNCHECKED, f"reading it answered HTTP {response.status}")
+            return AccountFacts(True, unchecked=(UNREADABLE, why))
+        return AccountFacts(
+            True, unchecked=(UNCHECKED, f"reading it answered HTTP {response.status}")
+        )
 
-    def _unchecked(self, account: str, code: str, why: str) -> AccountFacts:
-        message = f"Automation account {account} was not checked: {why}"
-        _log.warning(code, account=account, detail=why)
-        self._notice(Notice(code=code, message=message))
-        return AccountFacts(True, unchecked=True)
+    def _tell(self, account: str, facts: AccountFacts) -> None:
+        """Say what the read of ``account`` found: the first time a change uses it."""
+        if facts.unchecked is not None:
+            code, why = facts.unchecked
+            _log.warning(code, account=account, detail=why)
+            self._notice(
+                Notice(code=code, message=f"Automation account {account} was not checked: {why}")
+            )
+        elif facts.exists:
+            _log.info("automation_account_checked", identity_type=facts.identity_type)
+        else:
+            _log.warning(NOT_FOUND, account=account)
 
 
 def _identity_type(body: Any) -> str | None:

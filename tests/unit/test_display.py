@@ -15,13 +15,12 @@ from rich.console import Console, RenderableType
 from orchestrator.arm.registry import LimiterTotals
 from orchestrator.output.display import (
     REFRESH_SECONDS,
-    CurrentStderr,
     LiveProgress,
     live_progress,
-    log_stream,
     progress_panel,
     stderr_console,
 )
+from orchestrator.output.logs import CurrentStderr, log_stream
 from orchestrator.output.report import Command
 from orchestrator.work.progress import Phase, Progress, ProgressSnapshot
 

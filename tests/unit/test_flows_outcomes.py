@@ -158,3 +158,29 @@ def test_templates_and_per_subscription_accounts_reach_the_patch_bodies(tmp_path
                 vault.id
             )
     assert run.report is not None and not codes(run.report["warnings"])
+
+
+def test_the_first_vault_s_account_is_read_as_the_listings_start_not_after_them(
+    tmp_path: Path,
+) -> None:
+    r = rig(tmp_path, shares=ALL_CHANGE)
+    run = r.run(config=r.write_config(subscriptions="all"))
+    assert consistent(run, exit_code=0)["succeeded"] == len(run.mappings())
+    paths = [url.split("?")[0].lower() for _, url in run.transport.sent if "/msi/" not in url]
+    reads = [i for i, path in enumerate(paths) if path.endswith(r.account.lower())]
+    listings = [
+        i for i, p in enumerate(paths) if p.endswith("replicationprotectioncontainermappings")
+    ]
+    assert len(reads) == 1  # read once: ahead, not again when a change uses it
+    assert reads[0] < listings[0]  # sent before any vault's listing
+
+
+def test_an_account_read_ahead_that_no_change_uses_says_nothing(tmp_path: Path) -> None:
+    compliant = {**ALL_CHANGE, "compliant": 1.0}
+    r = rig(tmp_path, shares=compliant, automation_accounts=[{"id": "fleet", "readable": False}])
+    run = r.run(config=r.write_config(subscriptions="all"))
+    assert consistent(run, exit_code=0)["skipped"] == len(run.mappings())
+    reads = [e for e in r.state.journal if e.path.lower().endswith(r.account.lower())]
+    assert len(reads) == 1 and reads[0].status == 403  # read ahead, unreadable, unused
+    assert run.report is not None and not codes(run.report["warnings"])
+    assert not [e for e in run.events if str(e.get("event", "")).startswith("automation_account")]
