@@ -80,6 +80,8 @@ class Secrets:
         """``text`` with every known secret replaced by ``[redacted]``."""
         if not self._values:
             return text
+        if not any(value in text for value in self._values):
+            return text  # the common case: one fast substring search per value, no regex
         if self._pattern is None:
             # Longest first, so a value containing another is replaced whole.
             ordered = sorted(self._values, key=len, reverse=True)
