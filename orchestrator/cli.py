@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 RUNS: Final = (Command.PLAN, Command.APPLY, Command.AUDIT)
+# Allocations (net, of objects the cyclic collector tracks) between two young collections; the
+# interpreter's default is 700. A run's records live until its report is written and form no
+# garbage cycles: on 10,000 mappings the default thresholds made the collector run 1,700 times
+# (13 of them over the whole heap, growing with the fleet) for 19 % of the run's CPU, to free
+# 410 objects. With 10,000 it runs ~20 times; the young garbage it waits for is a few MB at most.
+GC_YOUNG_THRESHOLD: Final = 10_000
 
 
 def entry() -> int:
@@ -58,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.report_show(args.saved, sys.stdout)
         return commands.report_html(args.saved, args.output)
     command = Command(args.command)
+    if command in RUNS:
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
     on_terminal = sys.stderr.isatty()
     live = on_terminal and not args.no_progress and command in RUNS
     # Above a live display only warnings and errors print, unless more was asked for.

@@ -3,8 +3,9 @@
 A server may echo what it was sent: a token in a 400's message, an identity header in a token
 endpoint's error. Pattern-based redaction (``Bearer …``) misses a bare token, so the run also
 remembers the exact values it must never print — each token it obtained, the managed-identity
-header, secrets from its environment — and replaces them wherever they appear: log lines, the
-report, stdout. One :class:`Secrets` per process, passed to what writes; no global state.
+header, secrets from its environment (a proxy's password among them) — and replaces them
+wherever they appear: log lines, the report, stdout. One :class:`Secrets` per process, passed to
+what writes; no global state.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Final
+from urllib.parse import unquote, urlsplit
 
 REDACTED: Final = "[redacted]"
 # Shorter values are not scrubbed: they would blank ordinary words. Real secrets (tokens, GUID
@@ -51,19 +53,35 @@ class Secrets:
             self._pattern = None
 
     def add_environment(self, environ: Mapping[str, str]) -> None:
-        """Every value of a variable whose name says it holds a secret."""
+        """Every value of a variable whose name says it holds a secret; the password of every
+        ``*_PROXY`` URL (``http://user:password@proxy:3128``)."""
         for name, value in environ.items():
             upper = name.upper()
             if _SECRET_NAME.search(upper) and not _NOT_SECRET.search(upper):
                 self.add(value)
+            elif upper.endswith("_PROXY"):
+                self.add_url_credentials(value)
         token_file = environ.get("AZURE_FEDERATED_TOKEN_FILE")
         if token_file:
             self.add(_read_small(token_file))
+
+    def add_url_credentials(self, url: str) -> None:
+        """The password of a URL's ``user:password@`` (a proxy's), and the pair, as written
+        and percent-decoded."""
+        userinfo, at, _ = urlsplit(url if "://" in url else f"//{url}").netloc.rpartition("@")
+        _, colon, password = userinfo.partition(":")
+        if not at or not colon or not password:
+            return
+        for form in (password, userinfo):
+            self.add(form)
+            self.add(unquote(form))
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret replaced by ``[redacted]``."""
         if not self._values:
             return text
+        if not any(value in text for value in self._values):
+            return text  # the common case: one fast substring search per value, no regex
         if self._pattern is None:
             # Longest first, so a value containing another is replaced whole.
             ordered = sorted(self._values, key=len, reverse=True)

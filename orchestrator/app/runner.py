@@ -34,6 +34,7 @@ from orchestrator.app.selection import Narrowing, Selection, select
 from orchestrator.app.verdict import RunEnd, Stop
 from orchestrator.arm.client import ArmClient
 from orchestrator.arm.credentials import CredentialKind, TokenProvider, build_credential
+from orchestrator.arm.proxy import proxy_for
 from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
 from orchestrator.arm.transport import AiohttpTransport, Transport
@@ -268,7 +269,7 @@ async def _connect(state: RunState, env: RunEnvironment, stack: AsyncExitStack) 
         state.end.stop_detail = f"credential {exc.credential}: {exc.detail}"
         _log.error("authentication_failed", credential=exc.credential, detail=exc.detail)
         return None
-    transport = env.transport(config) if env.transport is not None else AiohttpTransport()
+    transport = env.transport(config) if env.transport is not None else _transport(endpoint, env)
     stack.push_async_callback(transport.close)
     limiters = LimiterRegistry(
         set_limit=config.limits.set, get_limit=config.limits.get, scope=config.limits.scope
@@ -283,6 +284,16 @@ async def _connect(state: RunState, env: RunEnvironment, stack: AsyncExitStack) 
         policy=env.retry_policy,
         request_timeout=config.request_timeout_seconds,
     )
+
+
+def _transport(endpoint: str, env: RunEnvironment) -> Transport:
+    """aiohttp, through the proxy the environment names for the endpoint (read once per run)."""
+    choice = proxy_for(endpoint, env.environ)
+    if choice.ignored is not None:
+        _log.warning("proxy_ignored", proxy=choice.ignored, reason="https:// proxies unsupported")
+    if choice.route is not None:
+        _log.debug("arm_proxy", proxy=choice.route.display)
+    return AiohttpTransport(proxy=choice.route)
 
 
 def _credential(config: Config, env: RunEnvironment, *, emulated: bool) -> AsyncTokenCredential:

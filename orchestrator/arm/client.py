@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -88,6 +89,7 @@ class ArmClient:
     __slots__ = (
         "_api_version",
         "_counters",
+        "_debug",
         "_limiters",
         "_origin",
         "_policy",
@@ -120,6 +122,9 @@ class ArmClient:
         self._rng = rng or random.Random()
         self._request_timeout = request_timeout
         self._origin = TrustedOrigin(self.endpoint)
+        # Whether each request is logged: asked once, not per request (the path and the time
+        # it took would be worked out for every request, and then dropped).
+        self._debug: bool = _log.is_enabled_for(logging.DEBUG)
 
     def __repr__(self) -> str:
         return f"<ArmClient endpoint={self.endpoint!r} counters={self._counters}>"
@@ -355,11 +360,13 @@ class ArmClient:
                 method, url, headers=headers, body=body, time_limit=self._request_timeout
             )
         except (ArmTransportError, ArmResponseError) as exc:
-            _log.debug("request_failed", method=method, path=path_of(url), attempt=attempt,
-                       ms=_ms(started), error=exc.code)  # fmt: skip
+            if self._debug:
+                _log.debug("request_failed", method=method, path=path_of(url), attempt=attempt,
+                           ms=_ms(started), error=exc.code)  # fmt: skip
             raise
-        _log.debug("request", method=method, path=path_of(url), status=raw.status,
-                   attempt=attempt, ms=_ms(started))  # fmt: skip
+        if self._debug:
+            _log.debug("request", method=method, path=path_of(url), status=raw.status,
+                       attempt=attempt, ms=_ms(started))  # fmt: skip
         return ArmResponse(raw.status, raw.headers, parse_body(raw, method, url))
 
     def _on_throttled(

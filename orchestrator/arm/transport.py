@@ -11,9 +11,11 @@ reports that the client's decisions depend on:
   byte a second is cut off), but not the wait for a free connection: aiohttp's own ``total``
   timeout would count that wait, and the run's limiters make requests wait on purpose.
 
-:class:`AiohttpTransport` honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` from the
-environment (as azure-identity does for tokens), never follows a redirect, never re-sends on
-its own, and reads at most ``max_body_bytes`` of an answer.
+:class:`AiohttpTransport` sends through the proxy it is given (the run's, read from
+``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` once: :mod:`orchestrator.arm.proxy`), never follows a
+redirect, never re-sends on its own, and reads at most ``max_body_bytes`` of an answer. Its
+session does not trust the environment: aiohttp would read the proxy variables again and
+``~/.netrc`` for every request, each in a thread.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from orchestrator.arm.proxy import ProxyRoute
 from orchestrator.errors import ArmResponseError, ArmTransportError
 
 DEFAULT_REQUEST_TIMEOUT: Final = 60.0  # seconds for one whole exchange, body included
@@ -65,26 +68,32 @@ class AiohttpTransport:
     """A `Transport` over one shared ``aiohttp.ClientSession``.
 
     Build it inside a running loop (the session binds to it); close it when the run ends.
+    ``proxy``: every request goes through it (the caller resolved it for the one origin the
+    requests go to); ``None``: straight to the server.
     """
 
-    __slots__ = ("_connections", "_max_body", "_session")
+    __slots__ = ("_connections", "_max_body", "_proxy", "_proxy_url", "_session")
 
     def __init__(
         self,
         session: aiohttp.ClientSession | None = None,
         *,
+        proxy: ProxyRoute | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         self._session = session or _session(connect_timeout)
+        self._proxy = proxy
+        # Credentials in the URL: aiohttp sends them to the proxy as Proxy-Authorization.
+        self._proxy_url = proxy.url if proxy is not None else None
         # Our own gate on connections, taken before a request's time limit starts: the
         # connector itself is unlimited, so no request waits inside aiohttp's timeout.
         self._connections = asyncio.Semaphore(max_connections)
         self._max_body = max_body_bytes
 
     def __repr__(self) -> str:
-        return f"<AiohttpTransport max_body={self._max_body}>"
+        return f"<AiohttpTransport max_body={self._max_body} proxy={self._proxy!r}>"
 
     async def send(
         self,
@@ -99,7 +108,12 @@ class AiohttpTransport:
             try:
                 async with asyncio.timeout(time_limit):
                     async with self._session.request(
-                        method, url, data=body, headers=dict(headers), allow_redirects=False
+                        method,
+                        url,
+                        data=body,
+                        headers=dict(headers),
+                        allow_redirects=False,
+                        proxy=self._proxy_url,
                     ) as resp:
                         raw = await self._read(resp, method, url)
                         headers_in = CIMultiDictProxy(CIMultiDict(resp.headers))
@@ -139,7 +153,10 @@ def _session(connect_timeout: float) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
         connector=aiohttp.TCPConnector(limit=0),
         raise_for_status=False,
-        trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as azure-identity honours them
+        # The proxy comes per request, resolved once (proxy.py); True would read the environment
+        # and ~/.netrc for every request, each in a thread (and a .netrc entry for the ARM host
+        # would clash with the bearer token).
+        trust_env=False,
         auto_decompress=True,
     )
     # aiohttp re-sends a GET once on its own when the server drops the connection: a call that

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections import deque
 
 
 class SlidingWindow:
@@ -30,7 +29,7 @@ class SlidingWindow:
     still taken. Times are plain floats that never go backwards. Memory is O(``calls``).
     """
 
-    __slots__ = ("_ends", "_last", "_open", "calls", "seconds")
+    __slots__ = ("_ends", "_first", "_last", "_open", "calls", "seconds")
 
     calls: int  #: the most slots taken at any moment
     seconds: float  #: how long a slot stays taken after its call ends
@@ -42,8 +41,10 @@ class SlidingWindow:
             raise ValueError(f"seconds must be a positive number, not {seconds!r}")
         self.calls = calls
         self.seconds = seconds
-        # end times of the most recent `calls` ended calls, oldest first
-        self._ends: deque[float] = deque()
+        # end times of ended calls, oldest first: the log is the most recent `calls` of them,
+        # `_ends[_first:]`. A list, not a deque: bisecting a deque indexes it in O(n) steps.
+        self._ends: list[float] = []
+        self._first = 0
         # calls started and not ended: each holds its slot until it ends
         self._open = 0
         # the latest time given to `start` or `end`, which later ones may not go below
@@ -51,11 +52,11 @@ class SlidingWindow:
 
     def __len__(self) -> int:
         """How many ends the log holds (at most ``calls``; old ones may be outside the window)."""
-        return len(self._ends)
+        return len(self._ends) - self._first
 
     def __repr__(self) -> str:
         return (
-            f"<SlidingWindow {self._open} open, {len(self._ends)} ended/{self.calls} "
+            f"<SlidingWindow {self._open} open, {len(self)} ended/{self.calls} "
             f"per {self.seconds!r}s>"
         )
 
@@ -66,7 +67,7 @@ class SlidingWindow:
 
     def taken(self, now: float) -> int:
         """Slots taken at ``now``: open calls, and ended ones still within their window."""
-        live = len(self._ends) - bisect.bisect_right(self._ends, now - self.seconds)
+        live = len(self._ends) - bisect.bisect_right(self._ends, now - self.seconds, self._first)
         return self._open + live
 
     def free_at(self, reserve: int = 0) -> float:
@@ -76,7 +77,7 @@ class SlidingWindow:
         room = self.calls - reserve - self._open
         if room <= 0:
             return math.inf
-        if len(self._ends) < room:
+        if len(self) < room:
             return -math.inf
         # Written as end + seconds everywhere, so a start at exactly this time is allowed.
         return self._ends[-room] + self.seconds
@@ -100,8 +101,11 @@ class SlidingWindow:
         self._advance(now)
         self._open -= 1
         self._ends.append(now)
-        if len(self._ends) > self.calls:
-            self._ends.popleft()
+        if len(self) > self.calls:
+            self._first += 1
+            if self._first >= self.calls:  # amortized: drop the ends no longer in the log
+                del self._ends[: self._first]
+                self._first = 0
 
     def abandon(self) -> None:
         """End an open call that was never sent: its slot is free again at once."""

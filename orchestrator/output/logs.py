@@ -35,12 +35,20 @@ _CONSOLE_DROPS: Final = ("run_id", "subscription_id")
 def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: blank credential-bearing keys and bearer tokens, at any depth."""
     for key, value in event.items():
-        event[key] = _scrub(key, value)
+        if type(value) is str and not _secret_key(key):
+            if "bearer" in value.lower():  # the common case, a plain value, costs no regex
+                event[key] = _BEARER.sub(f"Bearer {_REDACTED}", value)
+        else:
+            event[key] = _scrub(key, value)
     return event
 
 
+def _secret_key(key: object) -> bool:
+    return isinstance(key, str) and (key in _SECRET_KEYS or key.lower() in _SECRET_KEYS)
+
+
 def _scrub(key: object, value: Any) -> Any:
-    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
+    if _secret_key(key):
         return _REDACTED
     if isinstance(value, str):
         return _BEARER.sub(f"Bearer {_REDACTED}", value)
@@ -100,6 +108,32 @@ def log_stream() -> TextIO:
     return cast("TextIO", CurrentStderr())
 
 
+class _LineWriter:
+    """structlog's logger: each rendered line written whole, newline included, and flushed.
+
+    One per configuration, shared by every logger (structlog's ``PrintLoggerFactory`` builds a
+    ``PrintLogger`` for every call, and ``print`` writes the line and its newline apart).
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __repr__(self) -> str:
+        return f"<_LineWriter {self._stream!r}>"
+
+    def msg(self, message: str) -> None:
+        self._stream.write(message + "\n")
+        self._stream.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+    def factory(self, *_: Any) -> _LineWriter:
+        """The ``logger_factory``: this writer, whatever logger name is asked for."""
+        return self
+
+
 def default_format(stream: TextIO) -> LogFormat:
     return "console" if stream.isatty() else "json"
 
@@ -139,7 +173,7 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=_LineWriter(out).factory,
         cache_logger_on_first_use=False,
     )
     # azure-identity logs its own failures through the standard library; the run reports them

@@ -3,8 +3,8 @@
 A PATCH's answer decides what follows:
 
 - 200 with no ``Azure-AsyncOperation``/``Location``: done at once;
-- 200/201/202 naming a status URL: ASR runs an operation; it is journalled (on disk before the
-  run goes on) and handed to the poller;
+- 200/201/202 naming a status URL: ASR runs an operation; it is journalled (written, then
+  fsynced before the run goes on with it) and handed to the poller;
 - a certain refusal (4xx but 409/408/429, or a connection never made): the mapping fails;
 - an *ambiguous* end — the connection dropped or timed out after the request left, a 408, 500,
   502 or 504, an answer whose body cannot be read, a 202 naming no status URL — or a ``409
@@ -110,7 +110,7 @@ class ChangeSender:
         (the caller runs :meth:`settle` apart, so a slow settlement holds no PATCH worker)."""
         try:
             response = await self._patch(work)
-            self._on_answer(work, response)
+            await self._on_answer(work, response)
         except _Ambiguous as exc:
             work.error = exc.reason  # what the run knows, should it end before it settles
             _log.warning("patch_ambiguous", mapping=work.name, code=exc.reason.code)
@@ -147,7 +147,7 @@ class ChangeSender:
             try:
                 response = await self._patch(work)
                 work.error = None
-                self._on_answer(work, response)
+                await self._on_answer(work, response)
                 return
             except _Ambiguous as exc:
                 work.error, conflict = exc.reason, exc.conflict
@@ -189,7 +189,7 @@ class ChangeSender:
             raise _Ambiguous(ErrorInfo.from_error(http_error(response)), conflict=False)
         return response
 
-    def _on_answer(self, work: MappingWork, response: ArmResponse) -> None:
+    async def _on_answer(self, work: MappingWork, response: ArmResponse) -> None:
         if response.status not in (200, 201, 202):
             raise http_error(response)
         strategy = strategy_for(response)
@@ -203,10 +203,13 @@ class ChangeSender:
             )
             raise _Ambiguous(reason, conflict=True)
         self._client.check_origin(strategy.url)
-        self._track(work, strategy, response)
+        await self._track(work, strategy, response)
 
-    def _track(self, work: MappingWork, strategy: PollStrategy, response: ArmResponse) -> None:
-        now = asyncio.get_running_loop().time()
+    async def _track(
+        self, work: MappingWork, strategy: PollStrategy, response: ArmResponse
+    ) -> None:
+        """Journal the operation (written, then fsynced: see journal.py), then track it."""
+        now = asyncio.get_running_loop().time()  # the answer's moment: it ran from then on
         retry_after = parse_retry_after(response.header("Retry-After"))
         op = TrackedOperation(
             strategy=strategy,
@@ -220,7 +223,7 @@ class ChangeSender:
         work.run(strategy.url)
         if self._journal is not None:
             assert work.vault is not None
-            self._journal.accepted(
+            await self._journal.accepted(
                 ResumePoint(
                     mapping_id=work.id,
                     vault_id=work.vault.vault_id,

@@ -8,12 +8,17 @@ proxy.py (a test dependency) runs as a subprocess on a free loopback port, with 
   through the proxy, the token requests (azure-identity's) go around it;
 - ``around``: ARM at ``localhost``, the token endpoint at ``127.0.0.1``: the ARM requests go
   around the proxy, while the token requests go through it — so the proxy was in force.
+
+The proxy asks for basic authentication, and ``HTTP_PROXY`` carries it
+(``http://user:password@…``): a request without it would be refused (407), and the password
+appears nowhere the run writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -28,18 +33,21 @@ from loopback import HostileArm, VaultScript
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
+PROXY_USER = "arm-proxy-user"
+PROXY_PASSWORD = "proxy-password-4-arm-calls"
 
 
 @contextlib.asynccontextmanager
 async def forward_proxy(directory: Path) -> AsyncIterator[tuple[str, Path]]:
-    """proxy.py on a free loopback port: its URL and the file of requests it relayed; stopped
-    on exit."""
+    """proxy.py on a free loopback port, asking for basic authentication: its URL (with the
+    credentials) and the file of requests it relayed; stopped on exit."""
     port_file, log = directory / "proxy.port", directory / "relayed.txt"
     env = {**os.environ, "PYTHONPATH": str(HERE), "PROXY_REQUESTS_FILE": str(log)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0",
         "--port-file", str(port_file), "--num-acceptors", "1", "--num-workers", "1",
         "--plugins", "proxy_counter.RequestCounter", "--log-level", "WARNING",
+        "--basic-auth", f"{PROXY_USER}:{PROXY_PASSWORD}",
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
@@ -50,7 +58,8 @@ async def forward_proxy(directory: Path) -> AsyncIterator[tuple[str, Path]]:
             if proc.returncode is not None:
                 raise AssertionError("proxy.py did not start")
             await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port_file.read_text().strip()}", log
+        port = port_file.read_text().strip()
+        yield f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{port}", log
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -137,3 +146,11 @@ def test_no_proxy_sends_the_token_requests_around_the_proxy(runs: Runs) -> None:
     run = CliOutcome(runs["both"]["through"])
     assert run.observed.notes["token_requests"]
     assert not [r for r in _relayed_for(runs, "through") if r["path"].startswith("/msi/")]
+
+
+@pytest.mark.parametrize("name", ["through", "around"])
+def test_the_proxy_password_appears_nowhere_the_run_writes(runs: Runs, name: str) -> None:
+    run = CliOutcome(runs["both"][name])
+    assert run.stderr and run.report
+    for written in (run.stderr, run.stdout, json.dumps(run.report)):
+        assert PROXY_PASSWORD not in written

@@ -19,6 +19,7 @@ import pytest
 from flows import ALL_CHANGE, consistent, rig
 from inprocess import Rig
 
+from orchestrator.arm.proxy import proxy_for
 from orchestrator.arm.transport import AiohttpTransport
 from orchestrator.errors import ArmTransportError
 
@@ -119,9 +120,14 @@ def test_server_times_hours_off_change_nothing_in_a_whole_run(tmp_path: Path, sk
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def _over_loopback(handler: Handler, url_of: Callable[[int], str]) -> tuple[list[bytes], Exception]:
+def _over_loopback(
+    handler: Handler,
+    url_of: Callable[[int], str],
+    environ: Callable[[int], dict[str, str]] = lambda _: {},
+) -> tuple[list[bytes], Exception]:
     """Serve ``handler`` on a loopback port, send one GET through the product's transport to
-    ``url_of(port)`` on a real loop; the request heads the server read, and how the send failed."""
+    ``url_of(port)`` on a real loop, through the proxy ``environ(port)`` names for it, as a run
+    resolves it; the request heads the server read, and how the send failed."""
     heads: list[bytes] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -133,10 +139,11 @@ def _over_loopback(handler: Handler, url_of: Callable[[int], str]) -> tuple[list
     async def main() -> Exception:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        transport = AiohttpTransport()
+        url = url_of(port)
+        transport = AiohttpTransport(proxy=proxy_for(url, environ(port)).route)
         try:
             headers = {"Authorization": "Bearer not-for-the-proxy"}
-            await transport.send("GET", url_of(port), headers=headers, body=None, time_limit=10)
+            await transport.send("GET", url, headers=headers, body=None, time_limit=10)
         except ArmTransportError as exc:
             return exc
         finally:
@@ -167,23 +174,15 @@ async def _refuse_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     await writer.drain()
 
 
-def test_https_proxy_from_the_environment_carries_arm_calls(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_https_proxy_from_the_environment_carries_arm_calls() -> None:
     """An https ARM call asks the proxy named in HTTPS_PROXY for a tunnel to ARM (the token is
     inside the tunnel, never in the proxy's request)."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    proxy: dict[str, int] = {}
-
-    def url_of(port: int) -> str:
-        proxy["port"] = port
-        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
-        return "https://management.azure.com/subscriptions?api-version=2022-12-01"
-
-    heads, error = _over_loopback(_refuse_tunnel, url_of)
+    heads, error = _over_loopback(
+        _refuse_tunnel,
+        lambda _: "https://management.azure.com/subscriptions?api-version=2022-12-01",
+        lambda port: {"HTTPS_PROXY": f"http://127.0.0.1:{port}"},
+    )
     (head,) = heads
     assert head.split(b"\r\n", 1)[0] == b"CONNECT management.azure.com:443 HTTP/1.1"
     assert b"Bearer" not in head
-    assert isinstance(error, ArmTransportError) and proxy
+    assert isinstance(error, ArmTransportError)

@@ -159,3 +159,19 @@ def test_a_federated_token_file_that_cannot_be_read_is_skipped(
 def test_the_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDENTITY_HEADER", "header-value-of-the-emulator")
     assert from_environment().scrub("header-value-of-the-emulator") == REDACTED
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"])
+def test_a_proxy_url_s_password_is_a_secret_as_written_and_decoded(name: str) -> None:
+    """``http://user:password@proxy:3128``: the run's own lines show the proxy without it."""
+    secrets = Secrets()
+    secrets.add_environment({name: "http://alice:pr0xy-pa%24%24word@proxy.example:3128"})
+    line = "pr0xy-pa$$word | pr0xy-pa%24%24word | alice:pr0xy-pa$$word | proxy.example:3128"
+    assert secrets.scrub(line) == f"{REDACTED} | {REDACTED} | {REDACTED} | proxy.example:3128"
+
+
+@pytest.mark.parametrize("value", ["http://proxy.example:3128", "proxy.example:3128", "", "x@y"])
+def test_a_proxy_url_without_a_password_adds_nothing(value: str) -> None:
+    secrets = Secrets()
+    secrets.add_environment({"HTTPS_PROXY": value})
+    assert len(secrets) == 0

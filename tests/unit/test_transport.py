@@ -17,6 +17,7 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict
 
+from orchestrator.arm.proxy import ProxyRoute
 from orchestrator.arm.transport import (
     DEFAULT_MAX_BODY_BYTES,
     AiohttpTransport,
@@ -142,7 +143,20 @@ async def test_the_request_is_sent_once_as_given_and_redirects_are_not_followed(
     await send(transport(session), method="PATCH", body=b'{"a":1}')
     ((method, url, kwargs),) = session.requests
     assert (method, url) == ("PATCH", URL)
-    assert kwargs == {"data": b'{"a":1}', "headers": HEADERS, "allow_redirects": False}
+    assert kwargs == {
+        "data": b'{"a":1}', "headers": HEADERS, "allow_redirects": False, "proxy": None
+    }  # fmt: skip
+
+
+async def test_every_request_goes_through_the_proxy_it_was_given() -> None:
+    session = FakeSession()
+    proxied = transport(session, proxy=ProxyRoute("http://user:password@proxy:3128"))
+    await send(proxied)
+    await send(proxied)
+    assert [kwargs["proxy"] for _, _, kwargs in session.requests] == [
+        "http://user:password@proxy:3128"
+    ] * 2
+    assert "password" not in repr(proxied)
 
 
 async def test_close_closes_the_session() -> None:
@@ -152,14 +166,20 @@ async def test_close_closes_the_session() -> None:
 
 
 def test_the_repr_shows_the_body_cap() -> None:
-    assert repr(transport(FakeSession(), max_body_bytes=10)) == "<AiohttpTransport max_body=10>"
+    assert repr(transport(FakeSession(), max_body_bytes=10)) == (
+        "<AiohttpTransport max_body=10 proxy=None>"
+    )
 
 
-async def test_the_default_session_honours_proxies_and_has_no_total_timeout_of_its_own() -> None:
+async def test_the_default_session_reads_no_environment_and_has_no_total_timeout_of_its_own() -> (
+    None
+):
+    """The proxy is resolved once per run and handed in (test_arm_proxy.py); a session that
+    trusted the environment would read it, and ~/.netrc, for every request."""
     t = AiohttpTransport()
     session = t._session
     try:
-        assert session.trust_env is True  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY
+        assert session.trust_env is False
         assert session.timeout.total is None  # the transport's own limit excludes queueing
         assert session.timeout.sock_connect is not None
     finally:
