@@ -47,9 +47,6 @@ from orchestrator.work.resume import ResumePoint
 
 ACCEPTED: Final = "accepted"
 ENDED: Final = "ended"
-# An appended line is durable once its data and the file's new size are: fdatasync's promise,
-# at a quarter of fsync's cost here (1 ms against 4 ms), as it skips the times. macOS has none.
-_SYNC_DATA: Final = getattr(os, "fdatasync", os.fsync)
 
 _log = structlog.get_logger("orchestrator.journal")
 
@@ -125,7 +122,7 @@ class Journal:
             for point in points:
                 handle.write(_line(_accepted_record(point)))
             handle.flush()
-            os.fsync(handle.fileno())
+            _sync_data(handle.fileno())
         os.replace(temp, self.path)
 
     def close(self) -> None:
@@ -151,7 +148,7 @@ class Journal:
         waiters, self._waiters = self._waiters, []
         try:
             if self._unsynced and not self._handle.closed:
-                _SYNC_DATA(self._handle.fileno())
+                _sync_data(self._handle.fileno())
                 self._unsynced = 0
         except OSError as exc:
             if not waiters:
@@ -228,3 +225,10 @@ def _point(record: dict[str, Any]) -> ResumePoint | None:
         when = None
     mapping, vault, subscription, url = (str(value) for value in fields)
     return ResumePoint(mapping, vault, subscription, url, kind, 0, when)
+
+
+def _sync_data(fd: int) -> None:
+    """Make what was written to ``fd`` durable: an appended line is once its data and the
+    file's new size are, fdatasync's promise, at a quarter of fsync's cost here (1 ms against
+    4 ms: it skips the times). Where there is no fdatasync (macOS), fsync."""
+    getattr(os, "fdatasync", os.fsync)(fd)

@@ -3,7 +3,7 @@
 ``accepted`` returns only once an fsync covered its record; one fsync covers every record
 written before it (group commit); ``ended`` is fsynced with the next one, unwaited.
 
-``os.fsync`` is wrapped to record, for each call, how many lines the file held: the real fsync
+The sync the journal uses (``os.fdatasync``, ``os.fsync`` where there is none) is wrapped to record, for each call, how many lines the file held: the real fsync
 still runs. The ``kill -9`` across processes is ``tests/integration/test_journal.py``.
 """
 
@@ -35,17 +35,20 @@ def lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+SYNC = "fdatasync" if hasattr(os, "fdatasync") else "fsync"  # what the journal calls
+
+
 @pytest.fixture
 def fsyncs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[int]:
     """Lines in the journal at each fsync of it (the real fsync runs too)."""
     seen: list[int] = []
-    real = os.fsync
+    real = getattr(os, SYNC)
 
     def recording(fd: int) -> None:
         real(fd)
         seen.append(len((tmp_path / "journal.jsonl").read_text().splitlines()))
 
-    monkeypatch.setattr(os, "fsync", recording)
+    monkeypatch.setattr(os, SYNC, recording)
     return seen
 
 
@@ -116,7 +119,7 @@ def _failing_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     def disk_gone(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(os, "fsync", disk_gone)
+    monkeypatch.setattr(os, SYNC, disk_gone)
 
 
 async def test_a_failed_fsync_fails_the_accepted_calls_waiting_on_it(
