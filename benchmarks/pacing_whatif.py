@@ -53,9 +53,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "scout_growth_2": {"SCOUT_GROWTH": 2.0},
     "scouts_8": {"SCOUTS": 8, "MATURE": 16},
     "young_q_by_spare": {"MATURE": 0},
-    "parked_x3": {"PARKED_FACTOR": 3.0},
-    "parked_x4": {"PARKED_FACTOR": 4.0},
-    "parked_unbounded": {"PARKED_FACTOR": float("inf")},
 }
 MID: dict[str, Any] = {
     "seed": 5,

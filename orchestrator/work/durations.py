@@ -29,7 +29,6 @@ class DurationModel:
         "_done",
         "_falling",
         "_longest",
-        "_longest_done",
         "_marks",
         "_running",
         "_times",
@@ -44,7 +43,6 @@ class DurationModel:
         self._marks: list[float] = []  # every observation's time (finished or running), ascending
         self._changes = 0  # observations since the curve was built
         self._longest = 0.0  # the longest any operation took or was seen running
-        self._longest_done = 0.0  # the longest any operation took
 
     def __repr__(self) -> str:
         return f"<DurationModel finished={len(self._done)} running={len(self._running)}>"
@@ -64,7 +62,6 @@ class DurationModel:
             self._running.pop(op, None)
         self._done.append(max(duration, 0.0))
         self._longest = max(self._longest, duration)
-        self._longest_done = max(self._longest_done, duration)
         self._changes += 1
 
     def observe_running(self, op: Hashable, elapsed: float) -> None:
@@ -108,10 +105,6 @@ class DurationModel:
     def longest(self) -> float:
         """The longest any operation took or was seen still running (0.0 before any)."""
         return self._longest
-
-    def longest_finished(self) -> float:
-        """The longest any finished operation took (0.0 before any finished)."""
-        return self._longest_done
 
     def chance_done(self, elapsed: float) -> float:
         """The estimated share of operations done within ``elapsed`` (0.5 while nothing is known)."""

@@ -9,9 +9,7 @@ In order of authority:
 3. where the model cannot say (it knows too little, or this one has run longer than the
    durations it knows), a few *scouts* are read on a growing schedule (:data:`SCOUT_GROWTH`
    times the longest any scout was seen running), one at a time, and the others are *parked*
-   until what the scouts find lets the model speak for them (once any operation ended, no
-   longer than :data:`PARKED_FACTOR` times the longest that took: scouts that never end hold
-   no one back);
+   until what the scouts find lets the model speak for them;
 4. once the engine sends no more changes, the operations still running decide when the run
    ends: the reads the run has not needed so far (it may average :data:`READS_PER_OPERATION`)
    are spent on them, a read every :data:`TAIL_RESOLUTION` of the expected duration while they
@@ -55,8 +53,6 @@ SCOUT_GROWTH: Final = 1.5  # a scout's next read: this many times as long as sco
 SCOUT_FINE_GROWTH: Final = 1.25  # the same, once an operation has ended
 # Scouts started within about this of each other are alike: one seen running speaks for all.
 COHORT_SECONDS: Final = 0.5
-# Once any operation ended, a parked one is read by this many times the longest that took.
-PARKED_FACTOR: Final = 2.0
 RESUMED_GROWTH: Final = 1.25  # a resumed operation's next read: this many times its tracking
 # The reads the run may average per operation of its own; what the others left pays the tail's.
 READS_PER_OPERATION: Final = 1.2
@@ -82,7 +78,6 @@ class Pacer:
         "_fresh_done",
         "_model",
         "_parked",
-        "_parked_capped",
         "_promised",
         "_reads",
         "_scouting",
@@ -110,7 +105,6 @@ class Pacer:
         self._floor: dict[int, float] = {}
         # waiting for what the scouts find, in the order they were parked (a dict: an ordered set)
         self._parked: dict[TrackedOperation, None] = {}
-        self._parked_capped = False  # those parked before anything ended were given a bound
 
     def __repr__(self) -> str:
         return (
@@ -190,10 +184,6 @@ class Pacer:
         until = self._model.remaining(0.0, quantile, min_at_risk=MIN_AT_RISK)
         if until is None:
             if self._scouting:
-                if self._model.finished and not self._parked_capped:
-                    # The first ended: the parked (still parked) are given a bound by due().
-                    self._parked_capped = True
-                    return list(self._parked)
                 return []  # the scouts are still finding out
         elif any(scout.seen_running < until <= now - scout.started for scout in self._scouting):
             return []
@@ -247,8 +237,6 @@ class Pacer:
 
     def _explore(self, op: TrackedOperation) -> float:
         """The model cannot say when ``op`` is likely done: a scout finds out, or it waits."""
-        if op.parked:
-            return self._parked_due(op)
         if not op.scout and len(self._scouting) < SCOUTS:
             op.scout = True
             self._scouting[op] = None
@@ -257,16 +245,7 @@ class Pacer:
             return op.started + max(SCOUT_FIRST_WAIT, longest * self._growth())
         op.parked = True
         self._parked[op] = None
-        return self._parked_due(op)
-
-    def _parked_due(self, op: TrackedOperation) -> float:
-        """A parked operation waits for what the scouts find (inf: read at MAX_POLL_INTERVAL);
-        once any operation ended, no longer than PARKED_FACTOR times the longest that took (or
-        that it was seen running, if longer), so scouts that never end do not hold it back."""
-        if not self._model.finished:
-            return math.inf
-        longest = max(self._model.longest_finished(), op.seen_running)
-        return op.started + max(PARKED_FACTOR * longest, SCOUT_FIRST_WAIT)
+        return math.inf  # read at MAX_POLL_INTERVAL, unless the scouts find out sooner
 
     def _demote(self, op: TrackedOperation) -> None:
         op.scout = False

@@ -41,7 +41,6 @@ from orchestrator.work.pacing import (
     DEADLINE_MARGIN,
     MATURE,
     MAX_POLL_INTERVAL,
-    PARKED_FACTOR,
     SCOUT_FINE_GROWTH,
     SCOUT_FIRST_WAIT,
     SCOUT_GROWTH,
@@ -627,33 +626,6 @@ def test_a_parked_operation_is_read_where_the_model_says_once_it_can() -> None:
     reads = client.times(late)
     assert reads[:2] == [50.0, 50.0 * SCOUT_FINE_GROWTH]
     assert all(b > a for a, b in itertools.pairwise(reads))
-
-
-def test_a_parked_operation_is_read_by_twice_the_longest_finished_while_scouts_run_on() -> None:
-    """One scout ends at about 1 s, the others never do: one finished operation is too few for
-    the model, but it bounds how long the parked one waits (PARKED_FACTOR times it), instead
-    of MAX_POLL_INTERVAL behind scouts that may never end."""
-    scouts = [f"{BASE}/scout{i}" for i in range(SCOUTS)]
-    late = f"{BASE}/late"
-    operations = {url: Simulated(ends_at=1_000.0) for url in [*scouts, late]}
-    operations[scouts[0]] = Simulated(ends_at=1.0)
-    operations[late] = Simulated(ends_at=2.0)
-    client = FakeArm(operations=operations)
-    done = Done(len(operations))
-
-    async def main() -> None:
-        poller = Poller(client)
-        runner = asyncio.create_task(poller.run())
-        for url in [*scouts, late]:
-            poller.track(operation(url, done))
-        await asyncio.sleep(10.0)
-        runner.cancel()
-
-    virtual(main)
-    ended = done.at[scouts[0]]
-    assert 1.0 <= ended < 2.0
-    assert client.times(late) == [PARKED_FACTOR * ended]  # one read, which found it done
-    assert done.at[late] == PARKED_FACTOR * ended
 
 
 # --- rule 3: no later than MAX_POLL_INTERVAL after the last, nor past the deadline ------------
