@@ -50,9 +50,6 @@ SCOUTS: Final = 16  # operations read on a growing schedule where the model cann
 MATURE: Final = 2 * SCOUTS  # finished operations before the quantile follows the get budget
 SCOUT_FIRST_WAIT: Final = 0.5  # a scout's first read after its start, with nothing known
 SCOUT_GROWTH: Final = 1.5  # a scout's next read: this many times as long as scouts ran
-SCOUT_FINE_GROWTH: Final = 1.25  # the same, once an operation has ended
-# Scouts started within about this of each other are alike: one seen running speaks for all.
-COHORT_SECONDS: Final = 0.5
 RESUMED_GROWTH: Final = 1.25  # a resumed operation's next read: this many times its tracking
 # The reads the run may average per operation of its own; what the others left pays the tail's.
 READS_PER_OPERATION: Final = 1.2
@@ -101,8 +98,7 @@ class Pacer:
         self._reads = 0  # reads of those
         self._promised = 0  # spare reads given to the tail's operations and not made yet
         self._scouting: dict[TrackedOperation, None] = {}  # the scouts running now
-        # cohort (start time // COHORT_SECONDS) -> the longest a scout of it was seen running
-        self._floor: dict[int, float] = {}
+        self._floor = 0.0  # the longest a scout was seen still running
         # waiting for what the scouts find, in the order they were parked (a dict: an ordered set)
         self._parked: dict[TrackedOperation, None] = {}
 
@@ -138,10 +134,10 @@ class Pacer:
             return []
         op.seen_running = now - op.started
         self._model.observe_running(op, op.seen_running)
-        if not op.scout or self._model.finished or op.seen_running <= self._floor_of(op):
+        if not op.scout or op.seen_running <= self._floor:
             return []
-        self._floor[_cohort(op)] = op.seen_running
-        return [s for s in self._scouting if s is not op and abs(_cohort(s) - _cohort(op)) <= 1]
+        self._floor = op.seen_running
+        return [scout for scout in self._scouting if scout is not op]
 
     def failed(self, op: TrackedOperation, verdict: PollVerdict, now: float) -> None:
         """A read of ``op`` said nothing of it (or that it runs): the server's Retry-After."""
@@ -220,17 +216,14 @@ class Pacer:
         if self._deadline is not None:
             last_call = self._deadline - DEADLINE_MARGIN
             if earliest > last_call:
-                # One read after the last call (due then, or never read), if the deadline
-                # allows: it may find it done; then no more.
-                read_since = op.last_read is not None and op.last_read >= last_call
-                return earliest if earliest < self._deadline and not read_since else None
+                # Never read yet: a read now, just before the deadline, may find it done.
+                return earliest if op.last_read is None and earliest < self._deadline else None
             latest = min(latest, last_call)
         return max(min(due, latest), earliest)
 
     def _quantile(self, op: TrackedOperation) -> float:
-        if self._model.finished < MATURE and op.seen_running == 0.0:
-            # A first read on what a handful taught: aimed too early, it costs a second read
-            # for many (a burst released at once).
+        if self._model.finished < MATURE:
+            # Learned from a handful: a read aimed too early costs a second read for many.
             return QUANTILES[-1][1]
         spare = self._spare(op.subscription_id)
         return next(q for floor, q in QUANTILES if spare >= floor)
@@ -241,8 +234,8 @@ class Pacer:
             op.scout = True
             self._scouting[op] = None
         if op.scout:
-            longest = max(op.seen_running, self._floor_of(op))
-            return op.started + max(SCOUT_FIRST_WAIT, longest * self._growth())
+            longest = max(op.seen_running, self._floor)
+            return op.started + max(SCOUT_FIRST_WAIT, longest * SCOUT_GROWTH)
         op.parked = True
         self._parked[op] = None
         return math.inf  # read at MAX_POLL_INTERVAL, unless the scouts find out sooner
@@ -250,22 +243,6 @@ class Pacer:
     def _demote(self, op: TrackedOperation) -> None:
         op.scout = False
         self._scouting.pop(op, None)
-        if not self._scouting:
-            self._floor.clear()
-
-    def _growth(self) -> float:
-        """A scout's step: coarse while nothing has ended (the scale is unknown, and the
-        cohort's one read a step speaks for all), finer once durations are seen to differ."""
-        return SCOUT_GROWTH if not self._model.finished else SCOUT_FINE_GROWTH
-
-    def _floor_of(self, op: TrackedOperation) -> float:
-        """The longest a scout started about when ``op`` did was seen running, while no
-        operation has ended: until then they are alike as far as anyone knows, and one read a
-        step tells about all; after it, durations differ and each scout keeps its own pace."""
-        if self._model.finished:
-            return 0.0
-        cohort = _cohort(op)
-        return max(self._floor.get(cohort + d, 0.0) for d in (-1, 0, 1))
 
     def share(self, ops: Iterable[TrackedOperation], now: float) -> None:
         """Share the spare reads among the tail's operations, the one likely to end last
@@ -301,7 +278,7 @@ class Pacer:
             if self._model.finished < MATURE:
                 return None
             return op.started + max(
-                SCOUT_FIRST_WAIT, max(op.seen_running, self._floor_of(op)) * self._growth()
+                SCOUT_FIRST_WAIT, max(op.seen_running, self._floor) * SCOUT_GROWTH
             )
         left = self._model.remaining(op.seen_running, TAIL_QUANTILE, min_at_risk=MIN_AT_RISK)
         return None if left is None else op.started + op.seen_running + left
@@ -346,7 +323,3 @@ class Pacer:
         """Reads the run may still make beyond the one each running operation needs."""
         running = self._fresh - self._fresh_done
         return READS_PER_OPERATION * self._fresh - self._reads - running
-
-
-def _cohort(op: TrackedOperation) -> int:
-    return math.floor(op.started / COHORT_SECONDS)

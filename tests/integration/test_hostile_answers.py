@@ -7,7 +7,7 @@ read, `timed_out` with its URL at the deadline); the others must not notice; the
 crash or hang. The same run discovers four more subscriptions, three of them hostile, and keeps
 its limiters per subscription (`limits.scope: subscription`), so the vaults that answer 429 sit
 in subscriptions of their own and their pauses touch nobody else. The PATCHes of vaults with
-hostile statuses are accepted 1 s late (on a loaded CI machine too), so the first operations the
+hostile statuses are accepted 0.3 s late, so the first operations the
 poller reads to learn how long operations take (its scouts) are ones that end, and the hostile
 ones become scouts in their places; else they would be parked behind scouts that never end,
 read only at the deadline's last call.
@@ -55,7 +55,7 @@ CLIENT_CAP = 8 * MIB  # orchestrator.arm.transport.DEFAULT_MAX_BODY_BYTES
 # third read on a loaded 2-core CI machine, before the deadline's last call.
 DEADLINE_SECONDS = 7.0
 SLACK_SECONDS = 3.0
-SCOUTS_FIRST_SECONDS = 1.0  # how late PATCHes of vaults with hostile statuses are accepted
+SCOUTS_FIRST_SECONDS = 0.3  # how late PATCHes of vaults with hostile statuses are accepted
 DEEP = 200_000  # json.loads: RecursionError
 LONG_NUMBER = "1" + "0" * 5_000  # json.loads: ValueError (int digits limit)
 

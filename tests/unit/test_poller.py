@@ -41,7 +41,6 @@ from orchestrator.work.pacing import (
     DEADLINE_MARGIN,
     MATURE,
     MAX_POLL_INTERVAL,
-    SCOUT_FINE_GROWTH,
     SCOUT_FIRST_WAIT,
     SCOUT_GROWTH,
     SCOUTS,
@@ -535,7 +534,7 @@ def test_a_running_operation_is_read_again_where_those_that_ran_as_long_are_done
     virtual(main)
     # 90 % of all are done by 18 s; past 18 s too few ran (MIN_AT_RISK) for the model to say:
     # read again on the scouts' growing schedule.
-    assert client.times(url) == [18.0, 18.0 * SCOUT_FINE_GROWTH, 18.0 * SCOUT_FINE_GROWTH**2]
+    assert client.times(url) == [18.0, 18.0 * SCOUT_GROWTH, 18.0 * SCOUT_GROWTH**2]
 
 
 # --- rule 2b: scouts while the model knows too little ----------------------------------------
@@ -602,8 +601,9 @@ def test_the_waiting_operations_are_released_as_soon_as_the_model_is_ready() -> 
 
 def test_a_parked_operation_is_read_where_the_model_says_once_it_can() -> None:
     """Operations of 50 s known; one scout ends at about 1 s and the model is ready: the parked
-    one is read at 50 s (where the model says), not at MAX_POLL_INTERVAL, then on a growing
-    schedule as it runs past every known duration."""
+    one is read at 50 s (where the model says), not at MAX_POLL_INTERVAL; running past every
+    known duration it is a scout among scouts that ran longer, read at their step, within
+    MAX_POLL_INTERVAL."""
     scouts = [f"{BASE}/scout{i}" for i in range(SCOUTS)]
     late = f"{BASE}/late"
     operations = {url: Simulated(ends_at=1_000.0) for url in [*scouts, late]}
@@ -624,7 +624,7 @@ def test_a_parked_operation_is_read_where_the_model_says_once_it_can() -> None:
     virtual(main)
     assert 1.0 <= done.at[scouts[0]] < 2.0  # the lesson came then
     reads = client.times(late)
-    assert reads[:2] == [50.0, 50.0 * SCOUT_FINE_GROWTH]
+    assert reads[:2] == [50.0, 50.0 + MAX_POLL_INTERVAL]
     assert all(b > a for a, b in itertools.pairwise(reads))
 
 
