@@ -237,10 +237,13 @@ def _scripts() -> dict[str, VaultScript]:
         patch = first_then(_throttled(retry_after), ACCEPTED, times=2)
         scripts[name] = VaultScript(subscription=_subscription(n), patch=patch)
     # The poller learns how long operations take from the first few it tracks (its scouts), and
-    # parks the others until they have taught it: let those be operations that end.
+    # parks the others until they have taught it: let those be operations that end. Scouts of
+    # one age are read one for all, the one seen running longest setting the pace: let the
+    # statuses that end on a second read be older than those that never end.
     for name, script in scripts.items():
         if name.startswith("status-"):
-            patch = later(script.patch or accepted, SCOUTS_FIRST_SECONDS)
+            delay = SCOUTS_FIRST_SECONDS * (1 if name.endswith("-once") else 2)
+            patch = later(script.patch or accepted, delay)
             scripts[name] = dataclasses.replace(script, patch=patch)
     return scripts
 
