@@ -20,7 +20,6 @@ from typing import Any, Final
 import structlog
 
 from orchestrator.arm.api import ArmApi
-from orchestrator.asr.desired import Action
 from orchestrator.asr.mapping import MappingSnapshot, parse_mapping
 from orchestrator.asr.rules import Change, Refuse, Skip, Verdict, decide
 from orchestrator.errors import ArmError, ArmResponseError
@@ -31,7 +30,7 @@ from orchestrator.work.listing import VaultLister
 from orchestrator.work.lro import PollVerdict
 from orchestrator.work.outcomes import ErrorInfo, MappingResult, Notice, VaultStatus
 from orchestrator.work.poller import Poller, TrackedOperation
-from orchestrator.work.preflight import AccountChecks
+from orchestrator.work.preflight import AccountChecks, first_account
 from orchestrator.work.progress import Progress
 from orchestrator.work.records import MappingWork, Stage, VaultWork
 from orchestrator.work.resume import ResumePoint
@@ -120,7 +119,8 @@ class Engine:
             async with asyncio.TaskGroup() as group:
                 poller = group.create_task(self._poller.run())
                 self._takeover.track_all()
-                self._read_ahead(vaults)
+                if self._options.preflight:
+                    self._checks.read_ahead(first_account(vault.target for vault in vaults))
                 patchers = [
                     group.create_task(self._patch_worker()) for _ in range(self._patch_count())
                 ]
@@ -139,25 +139,6 @@ class Engine:
         finally:
             for task in self._background:
                 task.cancel()
-
-    def _read_ahead(self, vaults: Sequence[VaultWork]) -> None:
-        """Read the first vault's Automation account as the listings start, not after them.
-
-        Read on first use, it would queue behind the fleet's listings, and the run's first
-        PATCH behind it. Ahead, it costs one read that no change may need; every other account
-        is read on first use (a template names one per vault).
-        """
-        if not self._options.preflight or not vaults:
-            return
-        target = vaults[0].target
-        account = target.desired.automation_account
-        if (
-            target.problem is None
-            and target.desired.action is Action.ENABLE
-            and account is not None
-            and not target.desired.keeps_account
-        ):
-            self._checks.read_ahead(account)
 
     def unended_resumed(self) -> list[ResumePoint]:
         """Resumed operations still open that no listed mapping took over."""
@@ -280,16 +261,9 @@ class Engine:
                 work.finish(MappingResult.FAILED, error=refusal)
 
     async def _refusal(self, work: MappingWork) -> ErrorInfo | None:
-        desired = work.desired
-        if (
-            not self._options.preflight
-            or desired is None
-            or desired.automation_account_arm_id is None
-        ):
+        if not self._options.preflight:
             return None
-        return await self._checks.refusal(
-            desired.automation_account_arm_id, desired.authentication_type
-        )
+        return await self._checks.refusal_of(work.desired)
 
     # --- sending changes ----------------------------------------------------------------
 

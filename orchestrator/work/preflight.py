@@ -17,14 +17,15 @@ account, so a read ahead that no change needed shows in nothing but the count of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import structlog
 
 from orchestrator.arm.api import ArmApi
-from orchestrator.asr.desired import AuthenticationType
+from orchestrator.asr.desired import Action, AuthenticationType, DesiredSettings
+from orchestrator.asr.targets import VaultTarget
 from orchestrator.errors import ArmError
 from orchestrator.work.outcomes import ErrorInfo, Notice
 
@@ -63,9 +64,21 @@ class AccountChecks:
     def __repr__(self) -> str:
         return f"<AccountChecks accounts={len(self._facts)} used={len(self._told)}>"
 
-    def read_ahead(self, account: str) -> None:
-        """Start reading ``account`` now, before any change is known to use it (once)."""
-        self._read_once(account)
+    def read_ahead(self, account: str | None) -> None:
+        """Start reading ``account`` now, before any change is known to use it (once).
+
+        Read on first use, the first account would queue behind the fleet's listings, and the
+        run's first PATCH behind it (:func:`first_account`). Ahead, it costs one read that no
+        change may need; every other account is read on first use.
+        """
+        if account is not None:
+            self._read_once(account)
+
+    async def refusal_of(self, desired: DesiredSettings | None) -> ErrorInfo | None:
+        """Why a change to ``desired`` must not be sent (its account refused), or None."""
+        if desired is None or desired.automation_account_arm_id is None:
+            return None
+        return await self.refusal(desired.automation_account_arm_id, desired.authentication_type)
 
     async def refusal(self, account: str, authentication_type: str | None) -> ErrorInfo | None:
         """Why a change using ``account`` must not be sent, or None to send it."""
@@ -134,6 +147,17 @@ class AccountChecks:
             _log.info("automation_account_checked", identity_type=facts.identity_type)
         else:
             _log.warning(NOT_FOUND, account=account)
+
+
+def first_account(targets: Iterable[VaultTarget]) -> str | None:
+    """The Automation account the first target's changes would set, worth reading ahead."""
+    target = next(iter(targets), None)
+    if target is None or target.problem is not None:
+        return None
+    desired = target.desired
+    if desired.action is not Action.ENABLE or desired.keeps_account:
+        return None
+    return desired.automation_account
 
 
 def _identity_type(body: Any) -> str | None:
