@@ -43,9 +43,10 @@ class Secrets:
     def __len__(self) -> int:
         return len(self._values)
 
-    def add(self, value: str | None) -> None:
-        """Never print ``value`` (nor its JSON-escaped form) from now on."""
-        if value is None or len(value.strip()) < MIN_SECRET_LENGTH:
+    def add(self, value: str | None, *, min_length: int = MIN_SECRET_LENGTH) -> None:
+        """Never print ``value`` (nor its JSON-escaped form) from now on; a value shorter than
+        ``min_length`` is not one (a guess from the environment may be any short word)."""
+        if value is None or len(value.strip()) < min_length:
             return
         forms = {value, value.strip(), json.dumps(value)[1:-1]}
         if not forms <= self._values:
@@ -72,9 +73,11 @@ class Secrets:
         _, colon, password = userinfo.partition(":")
         if not at or not colon or not password:
             return
+        # Exact known secrets, however short: the pair always, the password from 4 characters
+        # (a shorter one would redact ordinary words; the pair still hides it where it goes).
         for form in (password, userinfo):
-            self.add(form)
-            self.add(unquote(form))
+            for value in (form, unquote(form)):
+                self.add(value, min_length=4 if form is password else 1)
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret replaced by ``[redacted]``."""

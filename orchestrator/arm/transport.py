@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from orchestrator.arm.proxy import ProxyRoute
 from orchestrator.errors import ArmResponseError, ArmTransportError
@@ -72,7 +73,14 @@ class AiohttpTransport:
     requests go to); ``None``: straight to the server.
     """
 
-    __slots__ = ("_connections", "_max_body", "_proxy", "_proxy_url", "_session")
+    __slots__ = (
+        "_connections",
+        "_max_body",
+        "_proxy",
+        "_proxy_headers",
+        "_proxy_url",
+        "_session",
+    )
 
     def __init__(
         self,
@@ -85,8 +93,11 @@ class AiohttpTransport:
     ) -> None:
         self._session = session or _session(connect_timeout)
         self._proxy = proxy
-        # Credentials in the URL: aiohttp sends them to the proxy as Proxy-Authorization.
-        self._proxy_url = proxy.url if proxy is not None else None
+        # The proxy's URL without its credentials (aiohttp quotes the URL it was given in its
+        # errors); they go to the proxy as a Proxy-Authorization header instead.
+        self._proxy_url = proxy.display if proxy is not None else None
+        auth = aiohttp.BasicAuth.from_url(URL(proxy.url)) if proxy is not None else None
+        self._proxy_headers = {"Proxy-Authorization": auth.encode()} if auth is not None else None
         # Our own gate on connections, taken before a request's time limit starts: the
         # connector itself is unlimited, so no request waits inside aiohttp's timeout.
         self._connections = asyncio.Semaphore(max_connections)
@@ -94,6 +105,14 @@ class AiohttpTransport:
 
     def __repr__(self) -> str:
         return f"<AiohttpTransport max_body={self._max_body} proxy={self._proxy!r}>"
+
+    def _headers(self, url: str, headers: Mapping[str, str]) -> dict[str, str]:
+        """The request's headers; through a proxy to a plain-HTTP URL the request itself goes
+        to the proxy, so it carries the proxy's credentials (aiohttp sends ``proxy_headers``
+        only on an HTTPS tunnel's CONNECT)."""
+        if self._proxy_headers is None or not url.startswith("http://"):
+            return dict(headers)
+        return {**headers, **self._proxy_headers}
 
     async def send(
         self,
@@ -111,9 +130,10 @@ class AiohttpTransport:
                         method,
                         url,
                         data=body,
-                        headers=dict(headers),
+                        headers=self._headers(url, headers),
                         allow_redirects=False,
                         proxy=self._proxy_url,
+                        proxy_headers=self._proxy_headers,
                     ) as resp:
                         raw = await self._read(resp, method, url)
                         headers_in = CIMultiDictProxy(CIMultiDict(resp.headers))

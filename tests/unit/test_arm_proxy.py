@@ -250,3 +250,26 @@ def test_the_session_reads_neither_proxy_variables_nor_netrc(
     assert head.startswith(b"GET /subscriptions HTTP/1.1\r\n")
     assert b"Authorization: Bearer t0ken" in head and b"netrc" not in head
     assert [r.status for r in results if isinstance(r, RawAnswer)] == [200]
+
+
+def test_a_proxy_s_refusal_quotes_no_credentials_however_short() -> None:
+    """aiohttp quotes the proxy URL it was given in a refused tunnel's error, and that error's
+    text becomes a mapping's message: the URL it gets has no credentials, and a short password
+    (below the length a secret from the environment needs) is scrubbed all the same."""
+
+    async def send(port: int) -> list[RawAnswer | Exception]:
+        environ = {"HTTPS_PROXY": f"http://bob:hunter2@127.0.0.1:{port}"}
+        route = proxy_for(ARM, environ).route
+        return await _send_all(AiohttpTransport(proxy=route), [f"{ARM}/subscriptions"])
+
+    heads, results = _serve(_refuse_tunnel, send)
+    (error,) = results
+    assert isinstance(error, ArmTransportError)
+    assert "hunter2" not in str(error)
+    assert "bob" not in str(error)
+    assert b"Proxy-Authorization: " + _basic("bob", "hunter2") in heads[0]
+    secrets = Secrets()
+    secrets.add_environment({"HTTPS_PROXY": "http://bob:hunter2@127.0.0.1:3128"})
+    assert secrets.scrub("proxy said no to bob:hunter2, hunter2") == (
+        "proxy said no to [redacted], [redacted]"
+    )
