@@ -47,7 +47,7 @@ from orchestrator.secrets import Secrets
 from orchestrator.work.discovery import discover
 from orchestrator.work.engine import Engine, EngineOptions
 from orchestrator.work.journal import Journal, default_path
-from orchestrator.work.outcomes import MappingResult, Notice
+from orchestrator.work.outcomes import Notice
 from orchestrator.work.poller import Poller
 from orchestrator.work.progress import Phase, Progress
 from orchestrator.work.records import Ending, VaultWork
@@ -168,17 +168,13 @@ def _as_path(text: str) -> Path:
 
 
 def _compact(state: RunState) -> None:
+    """Keep every journalled operation that has no ``ended`` line: timed out, interrupted,
+    taken over from a run before and not ended, or accepted by ASR while its mapping failed
+    here (its record's sync failed): any of them may still run, so the next run reads it
+    rather than PATCH its mapping."""
     assert state.journal is not None
-    still_open = [
-        m.id
-        for vault in state.vaults
-        for m in vault.mappings
-        if m.operation_url and m.result in (MappingResult.TIMED_OUT, MappingResult.INTERRUPTED)
-    ]
-    if state.engine is not None:
-        still_open += [p.mapping_id for p in state.engine.unended_resumed()]
     try:
-        state.journal.compact(still_open)
+        state.journal.compact(state.journal.unended())
     except OSError as exc:
         _log.error("journal_not_compacted", path=str(state.journal.path), error=str(exc))
 

@@ -105,6 +105,10 @@ class Journal:
             return
         self._write({"event": ENDED, "mapping": mapping_id, "status": status, "at": _iso(None)})
 
+    def unended(self) -> list[str]:
+        """The mapping ids whose journalled operation has no ``ended`` line (lower-cased)."""
+        return list(self._open)
+
     def compact(self, still_open: Iterable[str]) -> None:
         """Keep only the operations of ``still_open`` mapping ids; remove the file if none.
 

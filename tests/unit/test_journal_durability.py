@@ -135,6 +135,25 @@ async def test_a_failed_fsync_fails_the_accepted_calls_waiting_on_it(
     journal.close()
 
 
+async def test_an_accepted_record_whose_sync_failed_stays_open_through_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ASR accepted the PATCH; its record was written but not synced, so the mapping failed
+    here. The operation may still run: compaction keeps it for the next run to read."""
+    journal = Journal.open(tmp_path / "journal.jsonl")
+    await journal.accepted(point(1))
+    _failing_fsync(monkeypatch)
+    with pytest.raises(OSError, match="Input/output"):
+        await journal.accepted(point(2))
+    monkeypatch.undo()
+    journal.ended(point(1).mapping_id, "Succeeded")
+    assert journal.unended() == [point(2).mapping_id.lower()]
+    journal.compact(journal.unended())
+    reopened = Journal.open(tmp_path / "journal.jsonl")
+    assert reopened.unended() == [point(2).mapping_id.lower()]
+    reopened.close()
+
+
 async def test_a_failed_fsync_no_call_waits_on_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
