@@ -288,6 +288,7 @@ def _transport(endpoint: str, env: RunEnvironment) -> Transport:
     if choice.ignored is not None:
         _log.warning("proxy_ignored", proxy=choice.ignored, reason="https:// proxies unsupported")
     if choice.route is not None:
+        env.secrets.add_url_credentials(choice.route.url)  # ~/.netrc's too, not only $*_PROXY's
         _log.debug("arm_proxy", proxy=choice.route.display)
     return AiohttpTransport(proxy=choice.route)
 

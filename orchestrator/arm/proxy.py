@@ -16,17 +16,21 @@ other), so :func:`proxy_for` decides once, by the same rules, for the run's endp
 
 Credentials in the proxy's URL (``http://user:password@proxy:3128``) become the
 ``Proxy-Authorization`` aiohttp sends the proxy; they never appear in `repr`, `display` or a log
-line, and :meth:`orchestrator.secrets.Secrets.add_environment` scrubs the password. ``.netrc`` is
-never read: ARM calls carry a bearer token. Only the environment is read, never a platform's
-system proxy settings (the Windows registry, macOS System Configuration).
+line, and :meth:`orchestrator.secrets.Secrets.add_environment` scrubs the password. A proxy URL
+without credentials takes those ``$NETRC`` (or ``~/.netrc``) holds for the proxy's host, as
+aiohttp's ``trust_env`` (and so azure-identity's token requests) does; ``.netrc`` is never read
+for the ARM host itself (ARM calls carry a bearer token). Only the environment is read, never a
+platform's system proxy settings (the Windows registry, macOS System Configuration).
 """
 
 from __future__ import annotations
 
+import netrc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 _SUPPORTED: Final = frozenset({"http"})  # proxy schemes aiohttp's trust_env accepts for ARM
 
@@ -72,7 +76,24 @@ def proxy_for(endpoint: str, environ: Mapping[str, str]) -> ProxyChoice:
     route = ProxyRoute(named if "://" in named else f"http://{named}")
     if urlsplit(route.url).scheme.lower() not in _SUPPORTED:
         return ProxyChoice(None, ignored=route.display)
-    return ProxyChoice(route)
+    return ProxyChoice(route if route.has_credentials else _netrc_credentials(route, environ))
+
+
+def _netrc_credentials(route: ProxyRoute, environ: Mapping[str, str]) -> ProxyRoute:
+    """``route`` with the credentials ``$NETRC`` (or ``~/.netrc``) holds for the proxy's host,
+    as aiohttp's ``trust_env`` and so azure-identity's token requests take them; else as it is.
+    An unreadable or malformed file gives none (aiohttp's rule too)."""
+    parts = urlsplit(route.url)
+    home = environ.get("HOME")
+    path = environ.get("NETRC") or str((Path(home) if home else Path.home()) / ".netrc")
+    try:
+        entry = netrc.netrc(path).authenticators(parts.hostname or "")
+    except (OSError, netrc.NetrcParseError):
+        return route
+    if entry is None or not entry[0] or not entry[2]:
+        return route
+    userinfo = f"{quote(entry[0], safe='')}:{quote(entry[2], safe='')}"
+    return ProxyRoute(urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}")))
 
 
 def environment_proxies(environ: Mapping[str, str]) -> dict[str, str]:

@@ -273,3 +273,22 @@ def test_a_proxy_s_refusal_quotes_no_credentials_however_short() -> None:
     assert secrets.scrub("proxy said no to bob:hunter2, hunter2") == (
         "proxy said no to [redacted], [redacted]"
     )
+
+
+def test_a_proxy_without_credentials_takes_netrc_s_as_azure_identity_does(
+    tmp_path: Path,
+) -> None:
+    """aiohttp's trust_env (so azure-identity's token requests) takes a proxy's credentials from
+    ~/.netrc when its URL has none: so do the ARM calls; the URL's own win; no file, none."""
+    rc = tmp_path / "netrc"
+    rc.write_text("machine 127.0.0.1 login carol password s3cret/pass\n")
+    rc.chmod(0o600)
+    environ = {"HTTPS_PROXY": "http://127.0.0.1:3128", "NETRC": str(rc)}
+    route = proxy_for(ARM, environ).route
+    assert route is not None
+    assert route.url == "http://carol:s3cret%2Fpass@127.0.0.1:3128"
+    assert route.display == "http://127.0.0.1:3128"
+    own = proxy_for(ARM, {**environ, "HTTPS_PROXY": "http://dave:pw12@127.0.0.1:3128"}).route
+    assert own is not None and own.url == "http://dave:pw12@127.0.0.1:3128"
+    missing = proxy_for(ARM, {**environ, "NETRC": str(tmp_path / "none")}).route
+    assert missing is not None and not missing.has_credentials
