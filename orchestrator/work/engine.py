@@ -140,10 +140,6 @@ class Engine:
             for task in self._background:
                 task.cancel()
 
-    def unended_resumed(self) -> list[ResumePoint]:
-        """Resumed operations still open that no listed mapping took over."""
-        return self._takeover.unadopted()
-
     def _patch_count(self) -> int:
         return self._options.patch_workers if self._options.apply else 0
 

@@ -109,10 +109,6 @@ class Takeover:
             resumed.snapshot = snapshot
         return True
 
-    def unadopted(self) -> list[ResumePoint]:
-        """Operations still open that no listed mapping took over (kept in the journal)."""
-        return [r.point for r in self._resumed.values() if r.verdict is None and r.adopter is None]
-
     def _read(self, resumed: ResumedOperation, _: TrackedOperation, verdict: PollVerdict) -> None:
         if resumed.adopter is not None:
             resumed.adopter.read(verdict.status)
