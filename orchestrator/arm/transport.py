@@ -21,7 +21,8 @@ session does not trust the environment: aiohttp would read the proxy variables a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 from urllib.parse import urlsplit
@@ -65,6 +66,41 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+class _Body(Protocol):
+    def iter_chunked(self, n: int) -> AsyncIterator[bytes]: ...
+
+
+class HttpResponse(Protocol):
+    """What the transport reads of an answer (``aiohttp.ClientResponse`` is one)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> _Body: ...
+
+
+class HttpSession(Protocol):
+    """What the transport asks of its session (``aiohttp.ClientSession`` is one)."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | None,
+        headers: dict[str, str],
+        allow_redirects: bool,
+        proxy: str | None,
+        proxy_headers: dict[str, str] | None,
+    ) -> AbstractAsyncContextManager[HttpResponse]: ...
+
+    async def close(self) -> None: ...
+
+
 class AiohttpTransport:
     """A `Transport` over one shared ``aiohttp.ClientSession``.
 
@@ -84,7 +120,7 @@ class AiohttpTransport:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession | None = None,
+        session: HttpSession | None = None,
         *,
         proxy: ProxyRoute | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
@@ -152,7 +188,7 @@ class AiohttpTransport:
                     f"{method} {path_of(url)}: {type(exc).__name__}: {exc}", sent=True
                 ) from exc
 
-    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+    async def _read(self, resp: HttpResponse, method: str, url: str) -> bytes:
         raw = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             raw += chunk

@@ -35,7 +35,7 @@ from orchestrator.arm.credentials import TokenProvider
 from orchestrator.arm.limits import LimitScope, Quota
 from orchestrator.arm.registry import LimiterRegistry
 from orchestrator.arm.retry import RetryPolicy
-from orchestrator.arm.transport import AiohttpTransport
+from orchestrator.arm.transport import AiohttpTransport, HttpResponse, HttpSession
 from orchestrator.errors import (
     ArmAuthenticationError,
     ArmHttpError,
@@ -108,7 +108,7 @@ class Rig:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: HttpSession,
         *,
         policy: RetryPolicy = FAST,
         scope: LimitScope = LimitScope.RUN,
@@ -809,11 +809,14 @@ class _TwoChunkSession:
         half = len(self._body) // 2
         return _TwoChunkResponse(self._body[:half], self._body[half:])
 
+    async def close(self) -> None:
+        return None
+
 
 async def test_a_body_arriving_in_several_network_reads_is_read_whole() -> None:
     page = {"value": [{"id": f"m{i}", "name": "x" * 100} for i in range(50)]}
     body = json.dumps(page).encode()
-    rig = Rig(_TwoChunkSession(body))  # type: ignore[arg-type]
+    rig = Rig(_TwoChunkSession(body))
     response = await rig.client.get(LIST_URL, subscription_id=SUB)
     assert response.body == page
 
@@ -828,8 +831,12 @@ class _SilentSession:
         self.requests += 1
         return self
 
-    async def __aenter__(self) -> None:
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> HttpResponse:
         await asyncio.sleep(3600)
+        raise AssertionError("the request's time limit ends it first")
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None
@@ -838,7 +845,7 @@ class _SilentSession:
 async def test_every_request_has_a_total_time_limit() -> None:
     session = _SilentSession()
     client = ArmClient(
-        AiohttpTransport(session),  # type: ignore[arg-type]  # a fake session
+        AiohttpTransport(session),
         TokenProvider(FakeCredential(), "s", credential_name="x"),
         LimiterRegistry(set_limit=SET_QUOTA, get_limit=GET_QUOTA, scope=LimitScope.RUN),
         endpoint=ENDPOINT,

@@ -103,7 +103,7 @@ class FakeSession:
 
 
 def transport(session: FakeSession, **options: Any) -> AiohttpTransport:
-    return AiohttpTransport(session, **options)  # type: ignore[arg-type]  # a fake session
+    return AiohttpTransport(session, **options)
 
 
 async def send(
@@ -185,6 +185,7 @@ async def test_the_default_session_reads_no_environment_and_has_no_total_timeout
     t = AiohttpTransport()
     session = t._session
     try:
+        assert isinstance(session, aiohttp.ClientSession)
         assert session.trust_env is False
         assert session.timeout.total is None  # the transport's own limit excludes queueing
         assert session.timeout.sock_connect is not None
