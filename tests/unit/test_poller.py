@@ -15,17 +15,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 import structlog
+from arm_stub import ArmStub
 from multidict import CIMultiDict, CIMultiDictProxy
 from virtual_clock import run_virtual
 
-from orchestrator.arm.api import ArmApi, ArmResponse, BeforeSend, CallCounters
+from orchestrator.arm.api import ArmApi, ArmResponse, CallCounters
 from orchestrator.asr.rules import Verdict
 from orchestrator.errors import ArmAuthenticationError, ArmError, ArmTransportError
 from orchestrator.work.durations import MIN_SAMPLES, DurationModel
@@ -110,9 +111,10 @@ class Simulated:
 
 
 @dataclass
-class FakeArm:
+class FakeArm(ArmStub):
     """ARM as the poller sees it (an `ArmApi`): each URL answers its script in order (an
-    exception in the script is raised), or its simulated operation's state at the time."""
+    exception in the script is raised), or its simulated operation's state at the time. Any
+    other call (a PATCH, a listing) fails the test: the poller only reads."""
 
     script: Mapping[str, Sequence[ArmResponse | BaseException]] = field(default_factory=dict)
     operations: dict[str, Simulated] = field(default_factory=dict)
@@ -163,26 +165,6 @@ class FakeArm:
         if isinstance(item, BaseException):
             raise item
         return item
-
-    async def patch(
-        self,
-        url: str,
-        body: Mapping[str, object],
-        *,
-        subscription_id: str,
-        before_send: BeforeSend | None = None,
-    ) -> ArmResponse:
-        raise AssertionError("the poller never PATCHes")
-
-    async def get_ok(
-        self, url: str, *, subscription_id: str, priority: float = 0.0, reserve: int = 0
-    ) -> Any:
-        raise AssertionError("the poller reads statuses with get()")
-
-    def pages(
-        self, url: str, *, subscription_id: str, max_pages: int, reserve: int = 0
-    ) -> AsyncIterator[list[Any]]:
-        raise AssertionError("the poller lists nothing")
 
     def times(self, url: str) -> list[float]:
         return [call.at for call in self.calls if call.url == url]
